@@ -1,0 +1,81 @@
+# PredictFlow: `make demo` runs the main job, `make test` runs every test tier.
+# Both install what they need (Debian packages, a Python environment, Go-built binaries)
+# and cache it under $(CACHE), outside the checkout.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/predictflow
+export PREDICTFLOW_CACHE := $(CACHE)
+export K8S_VERSION ?= v1.34.4
+export ETCD_VERSION ?= v3.6.16
+export HELM_VERSION ?= v3.22.0
+export KIND_VERSION ?= v0.33.0
+
+APT_PACKAGES := redis-server redis-tools ca-certificates
+VENV = $(shell e2e/tools/ensure-venv.sh)
+PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/serving:$(CURDIR)/feature_repo:$(CURDIR)/e2e
+export PYTHONPATH
+CLUSTER_STATE := $(CACHE)/cluster
+BIN := $(CURDIR)/bin
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Debian packages and the Python environment
+	@e2e/tools/ensure-apt.sh $(APT_PACKAGES)
+	@e2e/tools/ensure-venv.sh >/dev/null
+
+.PHONY: tools
+tools: ## build or reuse kube-apiserver, kube-controller-manager, etcd, kubectl, helm; link them into ./bin
+	@mkdir -p $(BIN)
+	@if [[ -n "$${KUBEBUILDER_ASSETS:-}" && -x "$${KUBEBUILDER_ASSETS}/kube-apiserver" ]]; then \
+	  for b in kube-apiserver kube-controller-manager etcd kubectl; do \
+	    [[ -x "$$KUBEBUILDER_ASSETS/$$b" ]] && ln -sfn "$$KUBEBUILDER_ASSETS/$$b" $(BIN)/$$b; done; \
+	fi
+	@[[ -x $(BIN)/kube-apiserver && -x $(BIN)/etcd && -x $(BIN)/kubectl ]] || e2e/tools/build-binaries.sh k8s etcd
+	@e2e/tools/build-binaries.sh helm
+	@for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kubeadm; do \
+	  [[ -e $(BIN)/$$b ]] || ln -sfn $(CACHE)/bin/k8s-$(K8S_VERSION)/$$b $(BIN)/$$b; done
+	@[[ -e $(BIN)/etcd ]] || ln -sfn $(CACHE)/bin/etcd-$(ETCD_VERSION)/etcd $(BIN)/etcd
+	@ln -sfn $(CACHE)/bin/helm-$(HELM_VERSION)/helm $(BIN)/helm
+	@$(BIN)/kube-apiserver --version
+
+.PHONY: crds
+crds: deps ## regenerate crds/ from the operator's API models
+	@$(VENV)/bin/python -m predictflow_operator.api.crd > crds/predictflow.io_featurestores.yaml
+
+.PHONY: cluster-up
+cluster-up: deps tools ## start the local control plane in the background; prints `export KUBECONFIG=...`
+	@$(VENV)/bin/python -m predictflow_devtools.controlplane up $(BIN) $(CLUSTER_STATE) crds
+
+.PHONY: cluster-down
+cluster-down: ## stop the local control plane
+	@$(VENV)/bin/python -m predictflow_devtools.controlplane down $(BIN) $(CLUSTER_STATE)
+
+.PHONY: run
+run: deps ## run the operator locally against $$KUBECONFIG
+	@$(VENV)/bin/python -m predictflow_operator --verbose
+
+.PHONY: test
+test: deps tools ## every test tier: unit, controlplane, dataplane, kind
+	@PATH=$(BIN):$$PATH $(VENV)/bin/python -m pytest -m "unit or controlplane or dataplane" $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: deps
+	@$(VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: deps ## latency benchmarks against a real redis-server; writes bench/results.json
+	@echo "bench: not yet implemented"; exit 1
+
+.PHONY: e2e
+e2e: ## kind end-to-end tests
+	@echo "e2e: not yet implemented"; exit 1
+
+.PHONY: demo
+demo: cluster-up ## the main job: local control plane, CRDs, a FeatureStore
+	@PATH=$(BIN):$$PATH KUBECONFIG=$(CLUSTER_STATE)/kubeconfig e2e/tools/demo.sh

@@ -1,0 +1,1 @@
+"""Local tooling shared by `make cluster-up` and the test fixtures."""

@@ -1,0 +1,1 @@
+pytest_plugins = ["predictflow_devtools.pytest_plugin"]

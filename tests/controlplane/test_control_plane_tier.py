@@ -1,0 +1,78 @@
+"""The control-plane tier is real: API server validation, server-side apply, controllers, GC."""
+
+import pytest
+from lightkube import ApiError
+from lightkube.codecs import from_dict
+from lightkube.resources.apps_v1 import ReplicaSet
+from lightkube.resources.core_v1 import ConfigMap
+
+from predictflow_devtools.waiting import eventually
+from predictflow_operator.clients.kube import FeatureStoreResource
+
+pytestmark = pytest.mark.controlplane
+
+
+def test_server_side_apply_of_a_deployment_makes_the_controller_create_a_replicaset(kube, namespace):
+    deployment = from_dict(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]},
+                },
+            },
+        }
+    )
+    applied = kube.apply(deployment, field_manager="tier-test")
+    assert any(entry.operation == "Apply" for entry in applied.metadata.managedFields)
+
+    replica_sets = eventually(lambda: list(kube.list(ReplicaSet, namespace=namespace)) or None, what="a ReplicaSet")
+    assert replica_sets[0].metadata.ownerReferences[0].name == "web"
+
+
+def test_deleting_an_owner_garbage_collects_its_children(kube, namespace):
+    owner = kube.create(from_dict({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": namespace}}))
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "child",
+                    "namespace": namespace,
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}],
+                },
+            }
+        )
+    )
+    kube.delete(ConfigMap, "owner", namespace=namespace)
+
+    def child_gone():
+        try:
+            kube.get(ConfigMap, "child", namespace=namespace)
+        except ApiError as error:
+            return error.status.code == 404
+        return False
+
+    eventually(child_gone, what="the child ConfigMap to be garbage-collected")
+
+
+def test_an_object_violating_the_crd_schema_is_rejected_with_the_api_servers_message(kube, namespace):
+    bad = {
+        "apiVersion": "predictflow.io/v1alpha1",
+        "kind": "FeatureStore",
+        "metadata": {"name": "bad", "namespace": namespace},
+        "spec": {"project": "churn", "onlineStore": {"redis": {"replicas": -1}}},
+    }
+    with pytest.raises(ApiError) as rejected:
+        kube.create(FeatureStoreResource.from_dict(bad))
+    assert rejected.value.status.code == 422
+    assert "spec.onlineStore.redis.replicas" in rejected.value.status.message
+    with pytest.raises(ApiError) as missing:
+        kube.get(FeatureStoreResource, "bad", namespace=namespace)
+    assert missing.value.status.code == 404
