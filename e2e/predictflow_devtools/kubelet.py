@@ -1,0 +1,67 @@
+"""Stand in for the kubelet the control-plane tier does not run: report pods Ready, Succeeded or Failed.
+
+The controllers then do their real work from those pod statuses (StatefulSet and Deployment
+availability, Job completion)."""
+
+from __future__ import annotations
+
+import datetime
+
+from lightkube import Client
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _containers(pod: Pod, **state) -> list[dict]:
+    return [
+        {"name": c.name, "image": c.image, "imageID": "", "ready": state.get("ready", False), "restartCount": 0,
+         "state": state.get("state", {"running": {"startedAt": _now()}})}
+        for c in pod.spec.containers
+    ]
+
+
+def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str]) -> int:
+    pods = list(kube.list(Pod, namespace=namespace, labels=labels))
+    for pod in pods:
+        now = _now()
+        status = {
+            "phase": "Running",
+            "startTime": now,
+            "conditions": [
+                {"type": t, "status": "True", "lastTransitionTime": now}
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ],
+            "containerStatuses": _containers(pod, ready=True),
+        }
+        kube.patch(Pod.Status, pod.metadata.name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE)
+    return len(pods)
+
+
+def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool = True) -> int:
+    pods = list(kube.list(Pod, namespace=namespace, labels={"job-name": job_name}))
+    for pod in pods:
+        exit_code = 0 if succeeded else 1
+        status = {
+            "phase": "Succeeded" if succeeded else "Failed",
+            "startTime": _now(),
+            "containerStatuses": _containers(
+                pod, state={"terminated": {"exitCode": exit_code, "reason": "Completed" if succeeded else "Error", "finishedAt": _now()}}
+            ),
+        }
+        kube.patch(Pod.Status, pod.metadata.name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE)
+    return len(pods)
+
+
+def fail_job(kube: Client, namespace: str, job_name: str, message: str = "backfill failed") -> None:
+    """Report the Job failed outright, as the job controller does once backoffLimit is exhausted."""
+    now = _now()
+    conditions = [
+        {"type": t, "status": "True", "reason": "BackoffLimitExceeded", "message": message, "lastTransitionTime": now, "lastProbeTime": now}
+        for t in ("FailureTarget", "Failed")
+    ]
+    kube.patch(Job.Status, job_name, {"status": {"conditions": conditions}}, namespace=namespace, patch_type=PatchType.MERGE)

@@ -1,0 +1,44 @@
+"""The operator as a real process against a test control plane (so a restart is a real restart)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from . import processes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, log: Path, **env: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.log = log
+        self.env = env
+        self._proc = None
+
+    def start(self) -> "OperatorProcess":
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / d) for d in ("operator", "serving", "feature_repo", "e2e")),
+            "PREDICTFLOW_RESYNC_SECONDS": "1",
+            **self.env,
+        }
+        self._proc = processes.spawn(
+            [sys.executable, "-m", "predictflow_operator", "--verbose"], self.log, tie_to_parent=True, env=env
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            processes.terminate([self._proc.pid], grace=10)
+            self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -1,0 +1,148 @@
+"""Renders the FeatureStore CustomResourceDefinition from the API models.
+
+`python -m predictflow_operator.api.crd` prints the CRD YAML that crds/ holds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from .. import GROUP, KIND, PLURAL, VERSION
+from .models import FeatureStoreSpec, FeatureStoreStatus
+
+_DROPPED_KEYS = {"title"}
+
+PRINTER_COLUMNS = [
+    {"name": "Type", "type": "string", "jsonPath": ".status.onlineStore.type", "description": "Online store serving traffic"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Endpoint", "type": "string", "jsonPath": ".status.onlineStore.endpoint"},
+    {"name": "Last-Materialized", "type": "date", "jsonPath": ".status.lastMaterialization.end"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    """Inline $refs and turn pydantic's JSON Schema into a Kubernetes structural schema."""
+    if isinstance(node, list):
+        return [_structural(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+        extra = {k: v for k, v in node.items() if k != "$ref"}
+        return {**target, **_structural(extra, defs)}
+    if "anyOf" in node and {b.get("type") for b in node["anyOf"]} == {"integer", "string"}:
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        return {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}], **rest}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS or key == "$defs":
+            continue
+        if key == "const":
+            out["enum"] = [value]
+            continue
+        if key == "additionalProperties" and value is False:
+            continue  # structural schemas prune unknown fields; strict field validation rejects them
+        if key == "properties":
+            out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
+            continue
+        out[key] = _structural(value, defs)
+    if "properties" in out and "type" not in out:
+        out["type"] = "object"
+    return out
+
+
+def _schema(model: type) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="serialization")
+    return _structural(raw, raw.get("$defs", {}))
+
+
+def _default_objects(schema: dict[str, Any]) -> dict[str, Any]:
+    """Nested objects default to {} so the API server fills in their own defaults."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "object" and "properties" in prop:
+            prop.setdefault("default", {})
+            _default_objects(prop)
+    return schema
+
+
+def _drop_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    schema.pop("default", None)
+    for prop in schema.get("properties", {}).values():
+        _drop_defaults(prop)
+    if isinstance(schema.get("items"), dict):
+        _drop_defaults(schema["items"])
+    return schema
+
+
+def spec_schema() -> dict[str, Any]:
+    spec = _default_objects(_schema(FeatureStoreSpec))
+    spec["description"] = "Desired state of a Feast online feature-serving stack."
+    return spec
+
+
+def status_schema() -> dict[str, Any]:
+    status = _drop_defaults(_schema(FeatureStoreStatus))
+    status["description"] = "Observed state, written by the operator."
+    conditions = status["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    item = conditions["items"]
+    item["required"] = ["type", "status"]
+    return status
+
+
+def crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["pfs"],
+                "categories": ["predictflow"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A Feast feature store: an online store (in-cluster Redis or AWS ElastiCache), scheduled materialization from the offline store, and BentoML model serving.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    header = "# Generated by `make crds` from operator/predictflow_operator/api/models.py; do not edit.\n"
+    return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,220 @@
+"""The FeatureStore API: spec and status models.
+
+These models are the single source of truth for the CRD: `python -m predictflow_operator.api.crd`
+renders crds/ from them (descriptions, defaults, enums, bounds and CEL rules included), and a unit
+test fails when the committed CRD drifts from the models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# Feast's RepoConfig accepts word characters only and no leading underscore.
+FEAST_PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_]*$"
+QUANTITY_PATTERN = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+REDIS_MEMORY_PATTERN = r"^$|^[0-9]+(b|kb|k|mb|m|gb|g)?$"
+HOST_PORT_PATTERN = r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$"
+CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
+CRON_RULE = (
+    "self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || "
+    f"self.matches('^{CRON_FIELD}( +{CRON_FIELD}){{4}}$')"
+)
+
+
+def _rules(*rules: tuple[str, str]) -> dict:
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Resources(_Model):
+    """Compute resources, as in a container's `resources`."""
+
+    limits: dict[str, int | str] = Field(default_factory=dict, description="Maximum resources, e.g. {cpu: 500m, memory: 512Mi}.")
+    requests: dict[str, int | str] = Field(default_factory=dict, description="Guaranteed resources, e.g. {cpu: 100m, memory: 128Mi}.")
+
+
+class SecretKeyRef(_Model):
+    name: str = Field("", description="Name of a Secret in the FeatureStore's namespace.")
+    key: str = Field("", description="Key inside the Secret.")
+
+
+class FeatureRepo(_Model):
+    image: str = Field(
+        "",
+        description="Image that holds the Feast repo (definitions .py files) at `path`. Empty: the operator's runtime image, which ships the churn example.",
+    )
+    config_map: str = Field(
+        "",
+        description="Name of a ConfigMap whose keys are the repo's .py files; mounted at `path` instead of using the image's copy.",
+    )
+    path: str = Field("/opt/feature_repo", pattern=r"^/", description="Absolute path of the Feast repo inside the pods.")
+
+
+class OfflineStore(_Model):
+    path: str = Field(
+        "/opt/feature_repo/data",
+        pattern=r"^(/|s3://)",
+        description="Where the Parquet offline store lives: an absolute path inside the runtime image, or an s3://bucket/prefix.",
+    )
+
+
+class RedisPersistence(_Model):
+    enabled: bool = Field(True, description="Keep data on a PersistentVolumeClaim per Redis pod.")
+    size: str = Field("1Gi", pattern=QUANTITY_PATTERN, description="Size of each Redis pod's volume, e.g. 1Gi.")
+    storage_class_name: str = Field("", description="StorageClass of the volume; empty: the cluster default.")
+    append_only: bool = Field(
+        True,
+        description="AOF persistence (appendfsync everysec) on the primary, so a restarted primary never comes back empty. RDB snapshots are kept too.",
+    )
+
+
+class RedisStore(_Model):
+    image: str = Field("redis:7-alpine", min_length=1, description="Redis server image.")
+    replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
+    persistence: RedisPersistence = Field(default_factory=RedisPersistence, description="Durability of the in-cluster Redis.")
+    max_memory: str = Field(
+        "",
+        pattern=REDIS_MEMORY_PATTERN,
+        description="Redis maxmemory, e.g. 512mb; empty: no cap. Pair with maxMemoryPolicy.",
+    )
+    max_memory_policy: Literal[
+        "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"
+    ] = Field("noeviction", description="What Redis evicts once maxMemory is reached.")
+    resources: Resources = Field(default_factory=Resources, description="Resources of each Redis container.")
+
+
+class ElastiCacheStore(_Model):
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "!has(self.mode) || self.mode != 'existing' || (has(self.endpoint) && self.endpoint != '')",
+                "spec.onlineStore.elasticache.endpoint (host:port) is required when mode is existing",
+            ),
+            (
+                "!has(self.mode) || self.mode != 'existing' || (has(self.authSecretRef) && has(self.authSecretRef.name) && self.authSecretRef.name != '')",
+                "spec.onlineStore.elasticache.authSecretRef.name is required when mode is existing",
+            ),
+        )
+    )
+
+    mode: Literal["managed", "existing"] = Field(
+        "managed",
+        description="managed: the operator creates a replication group through the AWS API. existing: use `endpoint` and `authSecretRef`; nothing is created in AWS.",
+    )
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region, e.g. us-east-1.")
+    node_type: str = Field("cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", description="ElastiCache node type (managed mode).")
+    replicas: int = Field(1, ge=0, le=5, description="Read replicas besides the primary (managed mode, 0-5); >0 enables automatic failover.")
+    engine_version: str = Field("7.1", description="Redis engine version (managed mode).")
+    subnet_group_name: str = Field("", description="Cache subnet group for the replication group (managed mode).")
+    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups of the replication group (managed mode).")
+    endpoint: str = Field("", pattern=HOST_PORT_PATTERN, description="Primary endpoint host:port (existing mode).")
+    ca_secret_ref: SecretKeyRef = Field(
+        default_factory=SecretKeyRef,
+        description="Secret key holding a PEM CA bundle to verify the endpoint's TLS certificate; empty: the system trust store.",
+    )
+    auth_secret_ref: SecretKeyRef = Field(
+        default_factory=SecretKeyRef,
+        description="Secret key holding the AUTH token (existing mode). Managed mode generates its own.",
+    )
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        "Retain", description="Managed mode: what happens to the replication group when it is no longer used."
+    )
+
+
+class OnlineStore(_Model):
+    type: Literal["redis", "elasticache"] = Field(
+        "redis",
+        description="The online store serving features: redis (in-cluster StatefulSet) or elasticache. Changing it switches stores without ever serving an empty one.",
+    )
+    key_ttl_seconds: int = Field(0, ge=0, alias="keyTTLSeconds", description="Expire entities this many seconds after their last write (long-tail eviction); 0: never.")
+    redis: RedisStore = Field(default_factory=RedisStore, description="Settings used when type is redis.")
+    elasticache: ElastiCacheStore = Field(default_factory=ElastiCacheStore, description="Settings used when type is elasticache.")
+
+
+class Materialization(_Model):
+    schedule: str = Field(
+        "*/30 * * * *",
+        json_schema_extra=_rules(
+            (CRON_RULE, "spec.materialization.schedule must be a 5-field cron expression such as '*/30 * * * *', or a macro such as @hourly")
+        ),
+        description="Cron schedule of the incremental materialization CronJob.",
+    )
+    suspend: bool = Field(False, description="Pause scheduled materialization (backfills still run).")
+    image: str = Field("", description="Runtime image running Feast; empty: the operator's default runtime image.")
+    resources: Resources = Field(default_factory=Resources, description="Resources of the materialization container.")
+
+
+class Serving(_Model):
+    enabled: bool = Field(True, description="Run the BentoML serving Deployment.")
+    image: str = Field("", description="BentoML service image; empty: the operator's default churn example service.")
+    replicas: int = Field(1, ge=0, le=100, description="Serving pods.")
+    liveness_checks_redis: bool = Field(
+        True, description="The liveness probe checks Redis reachability too, with a long failure window (6 x 10 s)."
+    )
+    on_store_down: Literal["stale", "unavailable"] = Field(
+        "stale",
+        description="When Redis is unreachable: stale answers from a bounded cache of last-seen features flagged stale: true; unavailable answers 503.",
+    )
+    resources: Resources = Field(default_factory=Resources, description="Resources of each serving container.")
+
+
+class FeatureStoreSpec(_Model):
+    project: str = Field(
+        ...,
+        pattern=FEAST_PROJECT_PATTERN,
+        max_length=63,
+        description="Feast project name: letters, digits and underscores, not starting with an underscore.",
+    )
+    feature_repo: FeatureRepo = Field(default_factory=FeatureRepo, description="Where the Feast definitions live.")
+    offline_store: OfflineStore = Field(default_factory=OfflineStore, description="The Parquet offline store materialization reads.")
+    online_store: OnlineStore = Field(default_factory=OnlineStore, description="The online store serving features.")
+    materialization: Materialization = Field(default_factory=Materialization, description="Scheduled materialization into the online store.")
+    serving: Serving = Field(default_factory=Serving, description="The BentoML model-serving Deployment.")
+
+
+class StoreRef(_Model):
+    type: str = Field("", description="redis or elasticache.")
+    endpoint: str = Field("", description="host:port clients connect to.")
+    generation: int = Field(0, description="The spec generation this store was prepared for.")
+
+
+class LastMaterialization(_Model):
+    job: str = Field("", description="Name of the Job.")
+    start: str = Field("", description="When the Job started (RFC 3339).")
+    end: str = Field("", description="When the Job finished (RFC 3339).")
+    succeeded: bool = Field(False, description="Whether it succeeded.")
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str = ""
+    observed_generation: int = 0
+
+
+class FeatureStoreStatus(_Model):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    observed_generation: int = Field(0, description="The spec generation the status describes.")
+    phase: Literal["", "Pending", "Provisioning", "Materializing", "Switching", "Ready", "Degraded", "Failed"] = Field(
+        "", description="Pending | Provisioning | Materializing | Switching | Ready | Degraded | Failed."
+    )
+    online_store: StoreRef = Field(default_factory=StoreRef, description="The online store serving traffic now.")
+    pending_online_store: StoreRef = Field(default_factory=StoreRef, description="During a switch: the store being prepared.")
+    retiring_online_stores: list[StoreRef] = Field(
+        default_factory=list, description="Stores no longer used, deleted once serving has rolled off them."
+    )
+    last_materialization: LastMaterialization = Field(default_factory=LastMaterialization, description="The newest finished materialization.")
+    conditions: list[Condition] = Field(default_factory=list, description="OnlineStoreReady, Materialized, ServingReady, Ready.")
+
+
+def parse_spec(spec: dict) -> FeatureStoreSpec:
+    return FeatureStoreSpec.model_validate(spec)

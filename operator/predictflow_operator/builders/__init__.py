@@ -1,0 +1,1 @@
+"""Pure builders: FeatureStore spec (+ observed inputs) -> Kubernetes manifests as dicts."""

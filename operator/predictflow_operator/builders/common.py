@@ -1,0 +1,100 @@
+"""Names, labels, owner references and security contexts shared by every child."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .. import FIELD_MANAGER, GROUP, KIND, VERSION
+
+FS_LABEL = f"{GROUP}/featurestore"
+STORE_TYPE_LABEL = f"{GROUP}/store-type"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+CHECKSUM_ANNOTATION = f"{GROUP}/checksum"
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def from_body(cls, body: Any) -> "Owner":
+        meta = body["metadata"]
+        return cls(meta["name"], meta["namespace"], meta["uid"])
+
+
+def labels(owner: Owner, component: str, **extra: str) -> dict[str, str]:
+    out = {
+        "app.kubernetes.io/name": "predictflow",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/managed-by": FIELD_MANAGER,
+        COMPONENT_LABEL: component,
+        FS_LABEL: owner.name,
+    }
+    out.update(extra)
+    return out
+
+
+def selector(owner: Owner, component: str, **extra: str) -> dict[str, str]:
+    return {"app.kubernetes.io/instance": owner.name, COMPONENT_LABEL: component, **extra}
+
+
+def metadata(owner: Owner, name: str, component: str, **extra_labels: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component, **extra_labels),
+        "ownerReferences": [
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": owner.name,
+                "uid": owner.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+
+
+def checksum(*parts: Any) -> str:
+    """A stable digest of inputs whose change must roll pods (config, secret contents)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def pod_security_context(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def resources(spec_resources: Any) -> dict[str, Any]:
+    out = {}
+    if spec_resources.limits:
+        out["limits"] = {k: str(v) for k, v in spec_resources.limits.items()}
+    if spec_resources.requests:
+        out["requests"] = {k: str(v) for k, v in spec_resources.requests.items()}
+    return out
+
+
+def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

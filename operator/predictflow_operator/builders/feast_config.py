@@ -1,0 +1,46 @@
+"""The feature_store.yaml every Feast pod reads, rendered per online store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..api.models import FeatureStoreSpec
+from .common import STORE_TYPE_LABEL, Owner, checksum, metadata
+from .store import StoreTarget
+
+COMPONENT = "feast-config"
+CONFIG_KEY = "feature_store.yaml"
+CONFIG_MOUNT_DIR = "/etc/predictflow"
+# Each pod derives its own registry from the repo's definitions at start: nothing shared, nothing mutable.
+REGISTRY_PATH = "/tmp/predictflow/registry.db"
+
+
+def feature_store_yaml(spec: FeatureStoreSpec, store: StoreTarget) -> dict[str, Any]:
+    online: dict[str, Any] = {"type": "redis", "connection_string": store.connection_string()}
+    if spec.online_store.key_ttl_seconds:
+        online["key_ttl_seconds"] = spec.online_store.key_ttl_seconds
+    return {
+        "project": spec.project,
+        "provider": "local",
+        "registry": {"registry_type": "file", "path": REGISTRY_PATH, "cache_ttl_seconds": 0},
+        "online_store": online,
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
+
+
+def config_map_name(owner: Owner, store: StoreTarget) -> str:
+    """One ConfigMap per store, so a store being backfilled never changes what serving reads."""
+    return f"{owner.name}-feast-{store.type}-{checksum(store.endpoint)[:6]}"
+
+
+def config_map(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> dict[str, Any]:
+    rendered = yaml.safe_dump(feature_store_yaml(spec, store), sort_keys=False)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(owner, config_map_name(owner, store), COMPONENT, **{STORE_TYPE_LABEL: store.type}),
+        "data": {CONFIG_KEY: rendered},
+    }

@@ -1,0 +1,97 @@
+"""Materialization: the scheduled incremental CronJob and the one-off full backfill Job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.models import FeatureStoreSpec
+from .common import CHECKSUM_ANNOTATION, STORE_TYPE_LABEL, Owner, checksum, labels, metadata, resources
+from .runtime_pod import pod_spec
+from .store import StoreTarget
+
+COMPONENT = "materialization"
+BACKFILL_COMPONENT = "backfill"
+BACKFILL_STORE_ANNOTATION = "predictflow.io/store"
+MATERIALIZE = ["python", "-m", "predictflow_runtime.materialize"]
+
+
+def cron_job_name(owner: Owner) -> str:
+    return f"{owner.name}-materialize"
+
+
+def backfill_identity(spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str) -> str:
+    """What a backfill is for: a change of any of these needs a new one."""
+    return checksum(
+        store.type, store.endpoint, spec.project, spec.feature_repo.model_dump(), spec.offline_store.path, runtime_image
+    )[:10]
+
+
+def backfill_job_name(owner: Owner, store: StoreTarget, identity: str) -> str:
+    return f"{owner.name}-backfill-{store.type}-{identity}"
+
+
+def _container(spec: FeatureStoreSpec, image: str, args: list[str]) -> dict[str, Any]:
+    return {
+        "name": "materialize",
+        "image": image,
+        "command": MATERIALIZE + args,
+        "resources": resources(spec.materialization.resources),
+    }
+
+
+def cron_job(
+    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, config_checksum: str
+) -> dict[str, Any]:
+    image = spec.materialization.image or runtime_image
+    template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(owner, cron_job_name(owner), COMPONENT, **{STORE_TYPE_LABEL: store.type}),
+        "spec": {
+            "schedule": spec.materialization.schedule,
+            "suspend": spec.materialization.suspend,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": template_labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": 3600,
+                    "template": {
+                        "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
+                        "spec": {
+                            **pod_spec(owner, spec, store, _container(spec, image, [])),
+                            "restartPolicy": "Never",
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def backfill_job(
+    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, identity: str
+) -> dict[str, Any]:
+    """A full materialization into `store`; serving switches to it only once this succeeds."""
+    image = spec.materialization.image or runtime_image
+    job_labels = labels(owner, BACKFILL_COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    meta["annotations"] = {BACKFILL_STORE_ANNOTATION: store.endpoint}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": job_labels},
+                "spec": {**pod_spec(owner, spec, store, _container(spec, image, ["--full"])), "restartPolicy": "Never"},
+            },
+        },
+    }

@@ -1,0 +1,211 @@
+"""The in-cluster Redis online store: auth Secret, redis.conf, StatefulSet and Services."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from ..api.models import FeatureStoreSpec, RedisStore
+from .common import (
+    STORE_TYPE_LABEL,
+    CHECKSUM_ANNOTATION,
+    Owner,
+    checksum,
+    container_security_context,
+    labels,
+    metadata,
+    pod_security_context,
+    resources,
+    secret_env,
+    selector,
+)
+from .store import SecretKey, StoreTarget
+
+COMPONENT = "redis"
+PORT = 6379
+PASSWORD_KEY = "password"
+REDIS_UID = 999  # the redis user of the redis:7-alpine and Debian images
+_STORE = {STORE_TYPE_LABEL: "redis"}
+# Only replicas snapshot when there are replicas, so the primary's fork cost stays off the serving path.
+_RDB_SAVE = "save 3600 1 300 100 60 10000"
+
+
+def name(owner: Owner) -> str:
+    return f"{owner.name}-redis"
+
+
+def secret_name(owner: Owner) -> str:
+    return f"{owner.name}-redis-auth"
+
+
+def headless_name(owner: Owner) -> str:
+    return f"{owner.name}-redis-headless"
+
+
+def endpoint(owner: Owner) -> str:
+    return f"{name(owner)}.{owner.namespace}.svc:{PORT}"
+
+
+def target(owner: Owner) -> StoreTarget:
+    return StoreTarget("redis", endpoint(owner), SecretKey(secret_name(owner), PASSWORD_KEY))
+
+
+def password_secret(owner: Owner, password: str) -> dict[str, Any]:
+    """Created once with a generated password; the operator never overwrites it (rotation is the user's)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(owner, secret_name(owner), COMPONENT, **_STORE),
+        "type": "Opaque",
+        "data": {PASSWORD_KEY: base64.b64encode(password.encode()).decode()},
+    }
+
+
+def redis_conf(redis: RedisStore, role: str) -> str:
+    lines = [
+        f"port {PORT}",
+        "bind * -::*",
+        "protected-mode no",
+        "dir /data",
+        "include /run/redis/auth.conf",
+        "tcp-keepalive 60",
+        f"appendonly {'yes' if redis.persistence.enabled and redis.persistence.append_only else 'no'}",
+        "appendfsync everysec",
+    ]
+    snapshots = redis.persistence.enabled and (role == "replica" or redis.replicas == 0)
+    lines.append(_RDB_SAVE if snapshots else 'save ""')
+    if redis.max_memory:
+        lines += [f"maxmemory {redis.max_memory}", f"maxmemory-policy {redis.max_memory_policy}"]
+    if role == "replica":
+        lines += ["replica-read-only yes"]
+    return "\n".join(lines) + "\n"
+
+
+def config_map(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any]:
+    redis = spec.online_store.redis
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(owner, f"{name(owner)}-config", COMPONENT, **_STORE),
+        "data": {"primary.conf": redis_conf(redis, "primary"), "replica.conf": redis_conf(redis, "replica")},
+    }
+
+
+def _start_script(owner: Owner) -> str:
+    # Pod 0 is the primary; the others replicate from it. The password goes to an emptyDir
+    # include file so it is in neither the ConfigMap nor the process arguments.
+    primary = f"{name(owner)}-0.{headless_name(owner)}.{owner.namespace}.svc"
+    return "\n".join(
+        [
+            "set -eu",
+            'umask 077',
+            'printf "requirepass %s\\nmasterauth %s\\n" "$REDIS_PASSWORD" "$REDIS_PASSWORD" > /run/redis/auth.conf',
+            'case "$HOSTNAME" in',
+            '  *-0) exec redis-server /etc/redis/primary.conf ;;',
+            f'  *) exec redis-server /etc/redis/replica.conf --replicaof {primary} {PORT} ;;',
+            "esac",
+        ]
+    )
+
+
+def stateful_set(owner: Owner, spec: FeatureStoreSpec, secret_checksum: str) -> dict[str, Any]:
+    redis = spec.online_store.redis
+    config = config_map(owner, spec)
+    pod_labels = selector(owner, COMPONENT)
+    probe_exec = {"exec": {"command": ["redis-cli", "ping"]}}
+    volumes = [
+        {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
+        {"name": "run", "emptyDir": {"medium": "Memory"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts = [
+        {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+        {"name": "run", "mountPath": "/run/redis"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "data", "mountPath": "/data"},
+    ]
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(owner, name(owner), COMPONENT, **_STORE),
+        "spec": {
+            "serviceName": headless_name(owner),
+            "replicas": 1 + redis.replicas,
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": pod_labels},
+            "template": {
+                "metadata": {
+                    "labels": labels(owner, COMPONENT, **_STORE),
+                    "annotations": {CHECKSUM_ANNOTATION: checksum(config["data"], secret_checksum)},
+                },
+                "spec": {
+                    "securityContext": pod_security_context(REDIS_UID),
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "redis",
+                            "image": redis.image,
+                            "command": ["sh", "-c", _start_script(owner)],
+                            "ports": [{"name": "redis", "containerPort": PORT}],
+                            "env": [
+                                secret_env("REDIS_PASSWORD", secret_name(owner), PASSWORD_KEY),
+                                # redis-cli reads the password from here, so probes carry no secret
+                                secret_env("REDISCLI_AUTH", secret_name(owner), PASSWORD_KEY),
+                            ],
+                            "readinessProbe": {**probe_exec, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 2},
+                            "livenessProbe": {
+                                **probe_exec,
+                                "initialDelaySeconds": 10,
+                                "periodSeconds": 10,
+                                "timeoutSeconds": 5,
+                                "failureThreshold": 6,
+                            },
+                            "resources": resources(redis.resources),
+                            "securityContext": container_security_context(),
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+    if redis.persistence.enabled:
+        claim: dict[str, Any] = {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": redis.persistence.size}}},
+        }
+        if redis.persistence.storage_class_name:
+            claim["spec"]["storageClassName"] = redis.persistence.storage_class_name
+        body["spec"]["volumeClaimTemplates"] = [claim]
+        # Retiring the store (a switch away, or deleting the FeatureStore) removes its data too.
+        body["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    else:
+        volumes.append({"name": "data", "emptyDir": {}})
+    return body
+
+
+def services(owner: Owner) -> list[dict[str, Any]]:
+    port = [{"name": "redis", "port": PORT, "targetPort": "redis"}]
+    primary_pod = {**selector(owner, COMPONENT), "statefulset.kubernetes.io/pod-name": f"{name(owner)}-0"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(owner, name(owner), COMPONENT, **_STORE),
+            "spec": {"selector": primary_pod, "ports": port},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(owner, headless_name(owner), COMPONENT, **_STORE),
+            "spec": {
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": selector(owner, COMPONENT),
+                "ports": port,
+            },
+        },
+    ]

@@ -1,0 +1,84 @@
+"""The pod template shared by everything that runs Feast: materialization jobs and serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.models import FeatureStoreSpec
+from .common import container_security_context, pod_security_context, secret_env
+from .feast_config import CONFIG_KEY, CONFIG_MOUNT_DIR, config_map_name
+from .store import CA_MOUNT_DIR, REDIS_PASSWORD_ENV, StoreTarget
+from .common import Owner
+
+RUNTIME_UID = 10001
+_REPO_COPY_VOLUME = "feature-repo"
+
+
+def feast_env(spec: FeatureStoreSpec, store: StoreTarget) -> list[dict[str, Any]]:
+    return [
+        {"name": "PREDICTFLOW_FEAST_CONFIG", "value": f"{CONFIG_MOUNT_DIR}/{CONFIG_KEY}"},
+        {"name": "PREDICTFLOW_FEATURE_REPO", "value": spec.feature_repo.path},
+        {"name": "PREDICTFLOW_OFFLINE_PATH", "value": spec.offline_store.path},
+        {"name": "PREDICTFLOW_STORE_TYPE", "value": store.type},
+        {"name": "HOME", "value": "/tmp"},
+        secret_env(REDIS_PASSWORD_ENV, store.password.name, store.password.key),
+    ]
+
+
+def feast_volumes(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> tuple[list[dict], list[dict]]:
+    """(volumes, volumeMounts) for the rendered config, /tmp, the CA bundle and a ConfigMap repo."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "feast-config", "configMap": {"name": config_map_name(owner, store)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "feast-config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if store.ca is not None:
+        volumes.append(
+            {"name": "store-ca", "secret": {"secretName": store.ca.name, "items": [{"key": store.ca.key, "path": "ca.crt"}]}}
+        )
+        mounts.append({"name": "store-ca", "mountPath": CA_MOUNT_DIR, "readOnly": True})
+    if spec.feature_repo.config_map:
+        volumes.append({"name": _REPO_COPY_VOLUME, "configMap": {"name": spec.feature_repo.config_map}})
+        mounts.append({"name": _REPO_COPY_VOLUME, "mountPath": spec.feature_repo.path, "readOnly": True})
+    elif spec.feature_repo.image:
+        volumes.append({"name": _REPO_COPY_VOLUME, "emptyDir": {}})
+        mounts.append({"name": _REPO_COPY_VOLUME, "mountPath": spec.feature_repo.path, "readOnly": True})
+    return volumes, mounts
+
+
+def repo_init_containers(spec: FeatureStoreSpec) -> list[dict[str, Any]]:
+    """Copies the definitions out of spec.featureRepo.image when the repo ships in its own image."""
+    if spec.feature_repo.config_map or not spec.feature_repo.image:
+        return []
+    return [
+        {
+            "name": "feature-repo",
+            "image": spec.feature_repo.image,
+            "command": ["sh", "-c", f'cp -R "{spec.feature_repo.path}/." /feature-repo/'],
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": _REPO_COPY_VOLUME, "mountPath": "/feature-repo"}],
+        }
+    ]
+
+
+def pod_spec(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, container: dict[str, Any]) -> dict[str, Any]:
+    volumes, mounts = feast_volumes(owner, spec, store)
+    container = {
+        **container,
+        "env": feast_env(spec, store) + container.get("env", []),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    pod: dict[str, Any] = {
+        "securityContext": pod_security_context(RUNTIME_UID),
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    init = repo_init_containers(spec)
+    if init:
+        pod["initContainers"] = init
+    return pod

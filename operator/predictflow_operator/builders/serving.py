@@ -1,0 +1,84 @@
+"""BentoML serving: Deployment, Service and PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.models import FeatureStoreSpec
+from .common import CHECKSUM_ANNOTATION, STORE_TYPE_LABEL, Owner, labels, metadata, resources, selector
+from .runtime_pod import pod_spec
+from .store import StoreTarget
+
+COMPONENT = "serving"
+PORT = 3000
+
+
+def name(owner: Owner) -> str:
+    return f"{owner.name}-serving"
+
+
+def _probes(spec: FeatureStoreSpec) -> dict[str, Any]:
+    http = lambda path: {"httpGet": {"path": path, "port": "http"}}  # noqa: E731
+    return {
+        # Starting derives the Feast registry and loads the model: allow it time once.
+        "startupProbe": {**http("/livez"), "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 36},
+        # Fails within ~2 s of Redis becoming unreachable; the service pings with a short timeout.
+        "readinessProbe": {**http("/readyz"), "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 1},
+        # Checks Redis too (when livenessChecksRedis), but only restarts after a minute of failures,
+        # so a Redis blip does not restart the fleet while a real outage still re-resolves DNS.
+        "livenessProbe": {**http("/livez"), "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6},
+    }
+
+
+def deployment(
+    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, serving_image: str, config_checksum: str
+) -> dict[str, Any]:
+    serving = spec.serving
+    container = {
+        "name": "serving",
+        "image": serving.image or serving_image,
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "env": [
+            {"name": "PREDICTFLOW_ON_STORE_DOWN", "value": serving.on_store_down},
+            {"name": "PREDICTFLOW_LIVENESS_CHECKS_REDIS", "value": "true" if serving.liveness_checks_redis else "false"},
+            {"name": "BENTOML_PORT", "value": str(PORT)},
+        ],
+        "resources": resources(serving.resources),
+        **_probes(spec),
+    }
+    template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, name(owner), COMPONENT),
+        "spec": {
+            "replicas": serving.replicas,
+            "selector": {"matchLabels": selector(owner, COMPONENT)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "minReadySeconds": 2,
+            "template": {
+                "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
+                "spec": {**pod_spec(owner, spec, store, container), "terminationGracePeriodSeconds": 30},
+            },
+        },
+    }
+
+
+def service(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(owner, name(owner), COMPONENT),
+        "spec": {"selector": selector(owner, COMPONENT), "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+    }
+
+
+def pod_disruption_budget(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any] | None:
+    if spec.serving.replicas < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, name(owner), COMPONENT),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner, COMPONENT)}},
+    }

@@ -1,0 +1,87 @@
+"""Kubernetes access for the reconcilers: server-side apply under one field manager, plus reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.codecs import resource_registry
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.types import CascadeType, PatchType
+
+from .. import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
+
+FeatureStoreResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
+
+
+def resource_type(api_version: str, kind: str) -> type:
+    if (api_version, kind) == (f"{GROUP}/{VERSION}", KIND):
+        return FeatureStoreResource
+    return resource_registry.load(api_version, kind)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return obj if isinstance(obj, dict) else obj.to_dict()
+
+
+class Kube:
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        res = resource_type(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        applied = await self.client.patch(
+            res,
+            meta["name"],
+            manifest,
+            namespace=meta.get("namespace"),
+            patch_type=PatchType.APPLY,
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        return _as_dict(applied)
+
+    async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
+        """Create once and never overwrite (generated secrets). True when created now."""
+        obj = resource_type(manifest["apiVersion"], manifest["kind"]).from_dict(manifest)
+        try:
+            await self.client.create(obj, namespace=manifest["metadata"]["namespace"], field_manager=FIELD_MANAGER)
+        except ApiError as error:
+            if error.status.code == 409:
+                return False
+            raise
+        return True
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            return _as_dict(await self.client.get(resource_type(api_version, kind), name, namespace=namespace))
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise
+
+    async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        res = resource_type(api_version, kind)
+        return [_as_dict(obj) async for obj in self.client.list(res, namespace=namespace, labels=labels)]
+
+    async def delete(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
+        """Delete in the background (children follow by garbage collection). True if it existed."""
+        try:
+            await self.client.delete(
+                resource_type(api_version, kind), name, namespace=namespace, cascade=CascadeType.BACKGROUND
+            )
+        except ApiError as error:
+            if error.status.code == 404:
+                return False
+            raise
+        return True
+
+    async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
+        await self.client.patch(
+            FeatureStoreResource.Status,
+            name,
+            {"status": status},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )

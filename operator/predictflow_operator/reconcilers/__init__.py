@@ -1,0 +1,1 @@
+"""Reconcilers: observe children, apply what the builders say, report what they found."""

@@ -1,0 +1,28 @@
+"""Operator-wide settings, from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    runtime_image: str
+    serving_image: str
+    resync_seconds: float
+    aws_endpoint_url: str | None
+    elasticache_poll_seconds: float
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            runtime_image=os.environ.get("PREDICTFLOW_RUNTIME_IMAGE", f"predictflow/runtime:{VERSION}"),
+            serving_image=os.environ.get("PREDICTFLOW_SERVING_IMAGE", f"predictflow/serving:{VERSION}"),
+            resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "15")),
+            aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+            elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
+        )

@@ -1,0 +1,76 @@
+"""Bad specs are rejected by the API server itself, with a message naming the field."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from predictflow_devtools.pytest_plugin import kubectl_binary
+
+pytestmark = pytest.mark.controlplane
+
+
+def kubectl_apply(control_plane, namespace, spec, *extra):
+    manifest = {"apiVersion": "predictflow.io/v1alpha1", "kind": "FeatureStore", "metadata": {"name": "churn", "namespace": namespace}, "spec": spec}
+    return subprocess.run(
+        [str(kubectl_binary()), f"--kubeconfig={control_plane.kubeconfig}", "apply", "-f", "-", *extra],
+        input=yaml.safe_dump(manifest), capture_output=True, text=True,
+    )
+
+
+REJECTED = {
+    "unknown store type": ({"project": "churn", "onlineStore": {"type": "dynamodb"}}, ['spec.onlineStore.type', '"redis", "elasticache"']),
+    "negative redis replicas": ({"project": "churn", "onlineStore": {"redis": {"replicas": -1}}}, ["spec.onlineStore.redis.replicas", "greater than or equal to 0"]),
+    "negative TTL": ({"project": "churn", "onlineStore": {"keyTTLSeconds": -5}}, ["spec.onlineStore.keyTTLSeconds", "greater than or equal to 0"]),
+    "negative serving replicas": ({"project": "churn", "serving": {"replicas": -2}}, ["spec.serving.replicas"]),
+    "project with a dash": ({"project": "churn-prod"}, ["spec.project", "^[A-Za-z0-9][A-Za-z0-9_]*$"]),
+    "project with a leading underscore": ({"project": "_churn"}, ["spec.project"]),
+    "missing project": ({"onlineStore": {"type": "redis"}}, ["spec.project", "Required value"]),
+    "invalid cron": ({"project": "churn", "materialization": {"schedule": "every 5 minutes"}}, ["spec.materialization.schedule", "5-field cron expression"]),
+    "existing mode without endpoint": (
+        {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"mode": "existing", "authSecretRef": {"name": "auth", "key": "token"}}}},
+        ["spec.onlineStore.elasticache.endpoint (host:port) is required when mode is existing"],
+    ),
+    "existing mode without auth secret": (
+        {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"mode": "existing", "endpoint": "cache.example:6379"}}},
+        ["spec.onlineStore.elasticache.authSecretRef.name is required when mode is existing"],
+    ),
+    "endpoint without port": (
+        {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"mode": "existing", "endpoint": "cache.example", "authSecretRef": {"name": "a"}}}},
+        ["spec.onlineStore.elasticache.endpoint"],
+    ),
+    "unknown deletion policy": ({"project": "churn", "onlineStore": {"elasticache": {"deletionPolicy": "Orphan"}}}, ["spec.onlineStore.elasticache.deletionPolicy", '"Retain", "Delete"']),
+    "unknown onStoreDown": ({"project": "churn", "serving": {"onStoreDown": "ignore"}}, ["spec.serving.onStoreDown", '"stale", "unavailable"']),
+    "bad node type": ({"project": "churn", "onlineStore": {"elasticache": {"nodeType": "t4g.small"}}}, ["spec.onlineStore.elasticache.nodeType"]),
+    "bad memory size": ({"project": "churn", "onlineStore": {"redis": {"maxMemory": "lots"}}}, ["spec.onlineStore.redis.maxMemory"]),
+    "relative offline path": ({"project": "churn", "offlineStore": {"path": "data/"}}, ["spec.offlineStore.path"]),
+}
+
+
+@pytest.mark.parametrize("case", REJECTED, ids=list(REJECTED))
+def test_bad_spec_is_rejected_with_a_message_naming_the_field(control_plane, namespace, case):
+    spec, fragments = REJECTED[case]
+    result = kubectl_apply(control_plane, namespace, spec)
+    assert result.returncode != 0, result.stdout
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_unknown_fields_are_rejected_under_strict_validation(control_plane, namespace):
+    result = kubectl_apply(control_plane, namespace, {"project": "churn", "onlineStore": {"tpye": "redis"}}, "--validate=strict")
+    assert result.returncode != 0
+    assert 'unknown field "spec.onlineStore.tpye"' in result.stderr
+
+
+def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, namespace, kube):
+    result = kubectl_apply(control_plane, namespace, {"project": "churn"})
+    assert result.returncode == 0, result.stderr
+    from predictflow_operator.clients.kube import FeatureStoreResource
+
+    spec = kube.get(FeatureStoreResource, "churn", namespace=namespace)["spec"]
+    assert spec["onlineStore"]["type"] == "redis"
+    assert spec["onlineStore"]["redis"]["image"] == "redis:7-alpine"
+    assert spec["onlineStore"]["redis"]["persistence"] == {"enabled": True, "size": "1Gi", "appendOnly": True, "storageClassName": ""}
+    assert spec["onlineStore"]["elasticache"]["deletionPolicy"] == "Retain"
+    assert spec["materialization"]["schedule"] == "*/30 * * * *"
+    assert spec["serving"] == {"enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "resources": {}}

@@ -1,0 +1,151 @@
+"""The operator against a real API server: children, status, updates, idempotency, restart, deletion."""
+
+import base64
+import subprocess
+import time
+
+import pytest
+from lightkube import ApiError
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import ConfigMap, Secret
+from lightkube.types import PatchType
+
+from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
+from predictflow_devtools.pytest_plugin import kubectl_binary
+from predictflow_devtools.waiting import eventually
+from predictflow_operator.clients.kube import FeatureStoreResource
+
+from predictflow_devtools.featurestores import apply_featurestore, children, condition, patch_spec, status
+
+pytestmark = pytest.mark.controlplane
+
+SPEC = {"project": "churn", "materialization": {"schedule": "*/30 * * * *"}}
+
+
+def bring_to_ready(kube, namespace):
+    """Play the kubelet: Redis pod ready, backfill pod succeeded, serving pods ready."""
+    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "redis"}), what="the Redis pod")
+    job = eventually(lambda: next(iter(kube.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill"})), None), what="the backfill Job")
+    eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
+    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "serving"}), what="a serving pod")
+    eventually(lambda: condition(kube, namespace, "Ready").get("status") == "True", what="Ready=True")
+    return job.metadata.name
+
+
+def resource_versions(kube, namespace):
+    return {key: obj.metadata.resourceVersion for key, obj in children(kube, namespace).items()}
+
+
+def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kube, namespace, operator):
+    created = apply_featurestore(kube, namespace, SPEC)
+    uid = created.metadata.uid
+    expected = {
+        ("Secret", "churn-redis-auth"),
+        ("ConfigMap", "churn-redis-config"),
+        ("StatefulSet", "churn-redis"),
+        ("Service", "churn-redis"),
+        ("Service", "churn-redis-headless"),
+    }
+    def all_children():
+        found = children(kube, namespace)
+        return found if expected <= set(found) else None
+
+    found = eventually(all_children, what="the Redis children")
+    for key, obj in found.items():
+        owners = obj.metadata.ownerReferences or []
+        assert [(o.kind, o.uid, o.controller) for o in owners] == [("FeatureStore", uid, True)], key
+
+    redis = kube.get(StatefulSet, "churn-redis", namespace=namespace)
+    assert redis.spec.volumeClaimTemplates[0].spec.resources.requests["storage"] == "1Gi"
+    assert redis.spec.template.spec.securityContext.runAsNonRoot is True
+    probe = redis.spec.template.spec.containers[0].readinessProbe
+    assert probe.to_dict()["exec"]["command"] == ["redis-cli", "ping"]
+
+    config = next(obj for (kind, name), obj in found.items() if kind == "ConfigMap" and name.startswith("churn-feast-redis"))
+    password = base64.b64decode(kube.get(Secret, "churn-redis-auth", namespace=namespace).data["password"]).decode()
+    rendered = config.data["feature_store.yaml"]
+    assert "password=${REDIS_PASSWORD}" in rendered and password not in rendered
+
+    phase = eventually(lambda: status(kube, namespace).get("phase"), what="a status phase")
+    assert phase == "Provisioning"
+    assert condition(kube, namespace, "OnlineStoreReady")["reason"] == "RedisStarting"
+    assert {c["type"] for c in status(kube, namespace)["conditions"]} == {"OnlineStoreReady", "Materialized", "ServingReady", "Ready"}
+
+
+def test_backfill_then_serving_then_ready_and_kubectl_wait_works(kube, namespace, operator, control_plane):
+    apply_featurestore(kube, namespace, SPEC)
+    job = bring_to_ready(kube, namespace)
+    final = status(kube, namespace)
+    assert final["phase"] == "Ready"
+    assert final["onlineStore"] == {"type": "redis", "endpoint": f"churn-redis.{namespace}.svc:6379", "generation": 1}
+    assert final["lastMaterialization"]["job"] == job and final["lastMaterialization"]["succeeded"] is True
+    assert "pendingOnlineStore" not in final
+    kube.get(CronJob, "churn-materialize", namespace=namespace)
+    serving = kube.get(Deployment, "churn-serving", namespace=namespace)
+    assert serving.spec.strategy.rollingUpdate.maxUnavailable == 0
+
+    waited = subprocess.run(
+        [str(kubectl_binary()), f"--kubeconfig={control_plane.kubeconfig}", "-n", namespace, "wait", "--for=condition=Ready", "featurestore/churn", "--timeout=20s"],
+        capture_output=True, text=True,
+    )
+    assert waited.returncode == 0, waited.stderr
+    printed = subprocess.run(
+        [str(kubectl_binary()), f"--kubeconfig={control_plane.kubeconfig}", "-n", namespace, "get", "pfs"], capture_output=True, text=True, check=True
+    ).stdout
+    header, row = printed.splitlines()[:2]
+    assert header.split() == ["NAME", "TYPE", "PHASE", "READY", "ENDPOINT", "LAST-MATERIALIZED", "AGE"]
+    assert row.split()[:5] == ["churn", "redis", "Ready", "True", f"churn-redis.{namespace}.svc:6379"]
+
+
+def test_a_spec_change_updates_the_children(kube, namespace, operator):
+    apply_featurestore(kube, namespace, SPEC)
+    bring_to_ready(kube, namespace)
+    patch_spec(kube, namespace, {"onlineStore": {"redis": {"replicas": 1, "maxMemory": "256mb", "maxMemoryPolicy": "allkeys-lru"}}, "materialization": {"schedule": "@hourly"}, "serving": {"replicas": 2}})
+
+    eventually(lambda: kube.get(StatefulSet, "churn-redis", namespace=namespace).spec.replicas == 2, what="two Redis pods")
+    conf = kube.get(ConfigMap, "churn-redis-config", namespace=namespace).data
+    assert "maxmemory 256mb" in conf["primary.conf"] and "maxmemory-policy allkeys-lru" in conf["replica.conf"]
+    eventually(lambda: kube.get(CronJob, "churn-materialize", namespace=namespace).spec.schedule == "@hourly", what="the new schedule")
+    eventually(lambda: kube.get(Deployment, "churn-serving", namespace=namespace).spec.replicas == 2, what="two serving pods")
+    eventually(lambda: ("PodDisruptionBudget", "churn-serving") in children(kube, namespace), what="a PodDisruptionBudget")
+
+
+def test_rotating_the_password_rolls_the_pods_that_use_it(kube, namespace, operator):
+    apply_featurestore(kube, namespace, SPEC)
+    bring_to_ready(kube, namespace)
+    annotation = "predictflow.io/checksum"
+    before_redis = kube.get(StatefulSet, "churn-redis", namespace=namespace).spec.template.metadata.annotations[annotation]
+    before_serving = kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.metadata.annotations[annotation]
+
+    kube.patch(Secret, "churn-redis-auth", {"stringData": {"password": "rotated-password-1"}}, namespace=namespace, patch_type=PatchType.MERGE)
+
+    eventually(lambda: kube.get(StatefulSet, "churn-redis", namespace=namespace).spec.template.metadata.annotations[annotation] != before_redis, what="Redis to roll")
+    eventually(lambda: kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.metadata.annotations[annotation] != before_serving, what="serving to roll")
+    assert "rotated-password-1" not in operator.log_text()
+
+
+def test_reconciling_an_unchanged_featurestore_changes_nothing_also_after_a_restart(kube, namespace, operator):
+    apply_featurestore(kube, namespace, SPEC)
+    bring_to_ready(kube, namespace)
+    time.sleep(2)  # let the last status write land
+    before = resource_versions(kube, namespace)
+    fs_before = kube.get(FeatureStoreResource, "churn", namespace=namespace).metadata.resourceVersion
+
+    time.sleep(4)  # four resync passes (PREDICTFLOW_RESYNC_SECONDS=1)
+    assert resource_versions(kube, namespace) == before
+
+    operator.restart()
+    time.sleep(6)  # resume + several resyncs
+    assert resource_versions(kube, namespace) == before
+    assert kube.get(FeatureStoreResource, "churn", namespace=namespace).metadata.resourceVersion == fs_before
+
+
+def test_deleting_the_featurestore_garbage_collects_every_child(kube, namespace, operator):
+    apply_featurestore(kube, namespace, SPEC)
+    bring_to_ready(kube, namespace)
+    assert len(children(kube, namespace)) >= 9
+    kube.delete(FeatureStoreResource, "churn", namespace=namespace)
+    eventually(lambda: not children(kube, namespace), what="every child to be garbage-collected")
+    with pytest.raises(ApiError):
+        kube.get(FeatureStoreResource, "churn", namespace=namespace)

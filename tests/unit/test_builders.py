@@ -1,0 +1,158 @@
+"""Builders are pure functions of the spec: golden files pin their output (UPDATE_GOLDEN=1 rewrites)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from predictflow_operator.api.models import parse_spec
+from predictflow_operator.builders import elasticache, feast_config, materialization, redis, serving
+from predictflow_operator.builders.common import Owner
+
+pytestmark = pytest.mark.unit
+GOLDEN = Path(__file__).parent / "golden"
+OWNER = Owner("churn", "ml", "0b9c3f6e-0000-4000-8000-000000000001")
+RUNTIME, SERVING = "predictflow/runtime:0.1.0", "predictflow/serving:0.1.0"
+
+SPECS = {
+    "redis-default": {"project": "churn"},
+    "redis-replicas": {
+        "project": "churn",
+        "onlineStore": {"keyTTLSeconds": 86400, "redis": {"replicas": 2, "maxMemory": "512mb", "maxMemoryPolicy": "volatile-ttl", "persistence": {"size": "5Gi", "storageClassName": "fast"}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}},
+        "materialization": {"schedule": "@hourly", "suspend": True},
+        "serving": {"replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False},
+    },
+    "elasticache-existing": {
+        "project": "churn",
+        "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
+        "offlineStore": {"path": "s3://features/churn"},
+        "onlineStore": {"type": "elasticache", "elasticache": {"mode": "existing", "endpoint": "master.churn.cache.amazonaws.com:6379", "authSecretRef": {"name": "churn-ec", "key": "token"}, "caSecretRef": {"name": "churn-ca", "key": "ca.pem"}}},
+    },
+}
+
+
+def render(case: str) -> list[dict]:
+    spec = parse_spec(SPECS[case])
+    if spec.online_store.type == "redis":
+        store = redis.target(OWNER)
+        docs = [redis.password_secret(OWNER, "not-a-real-password"), redis.config_map(OWNER, spec), *redis.services(OWNER), redis.stateful_set(OWNER, spec, "secret-checksum")]
+    else:
+        store = elasticache.existing_target(spec.online_store.elasticache)
+        docs = []
+    identity = materialization.backfill_identity(spec, store, RUNTIME)
+    docs += [
+        feast_config.config_map(OWNER, spec, store),
+        materialization.backfill_job(OWNER, spec, store, RUNTIME, identity),
+        materialization.cron_job(OWNER, spec, store, RUNTIME, "config-checksum"),
+        serving.deployment(OWNER, spec, store, SERVING, "config-checksum"),
+        serving.service(OWNER),
+    ]
+    pdb = serving.pod_disruption_budget(OWNER, spec)
+    return docs + ([pdb] if pdb else [])
+
+
+@pytest.mark.parametrize("case", SPECS)
+def test_manifests_match_the_golden_file(case):
+    rendered = yaml.safe_dump_all(render(case), sort_keys=True)
+    golden = GOLDEN / f"{case}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered)
+    assert rendered == golden.read_text()
+
+
+@pytest.mark.parametrize("case", SPECS)
+def test_builders_are_deterministic(case):
+    assert render(case) == render(case)
+
+
+def _pod_specs(docs):
+    for doc in docs:
+        spec = doc.get("spec", {})
+        template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+        if template:
+            yield doc["metadata"]["name"], template["spec"]
+
+
+@pytest.mark.parametrize("case", SPECS)
+def test_no_secret_value_in_configmaps_or_pod_specs(case):
+    docs = render(case)
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            assert "not-a-real-password" not in yaml.safe_dump(doc)
+    for name, pod in _pod_specs(docs):
+        assert "not-a-real-password" not in yaml.safe_dump(pod), name
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                if "PASSWORD" in env["name"] or "AUTH" in env["name"]:
+                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], (name, env["name"])
+
+
+@pytest.mark.parametrize("case", SPECS)
+def test_every_pod_runs_restricted(case):
+    for name, pod in _pod_specs(render(case)):
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False and context["capabilities"] == {"drop": ["ALL"]}, name
+            assert context["readOnlyRootFilesystem"] is True, name
+
+
+def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
+    spec = parse_spec(SPECS["elasticache-existing"])
+    rendered = feast_config.feature_store_yaml(spec, elasticache.existing_target(spec.online_store.elasticache))
+    assert rendered["online_store"] == {
+        "type": "redis",
+        "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD}",
+    }
+    assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
+    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), redis.target(OWNER))
+    assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
+    assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD}"
+
+
+def test_redis_keeps_aof_on_the_primary_and_snapshots_on_replicas():
+    single = parse_spec(SPECS["redis-default"]).online_store.redis
+    primary = redis.redis_conf(single, "primary")
+    assert "appendonly yes" in primary and "appendfsync everysec" in primary and "save 3600" in primary
+    replicated = parse_spec(SPECS["redis-replicas"]).online_store.redis
+    assert 'save ""' in redis.redis_conf(replicated, "primary")
+    assert "appendonly yes" in redis.redis_conf(replicated, "primary")
+    assert "save 3600" in redis.redis_conf(replicated, "replica")
+    assert "maxmemory 512mb" in redis.redis_conf(replicated, "replica")
+    no_persistence = parse_spec({"project": "p", "onlineStore": {"redis": {"persistence": {"enabled": False}}}}).online_store.redis
+    assert "appendonly no" in redis.redis_conf(no_persistence, "primary")
+
+
+def test_a_secret_change_changes_the_redis_pod_template():
+    spec = parse_spec(SPECS["redis-default"])
+    one = redis.stateful_set(OWNER, spec, "a")["spec"]["template"]["metadata"]["annotations"]
+    two = redis.stateful_set(OWNER, spec, "b")["spec"]["template"]["metadata"]["annotations"]
+    assert one != two
+
+
+def test_backfill_identity_follows_the_store_and_the_repo_not_the_schedule():
+    spec = parse_spec(SPECS["redis-default"])
+    store = redis.target(OWNER)
+    base = materialization.backfill_identity(spec, store, RUNTIME)
+    rescheduled = parse_spec({**SPECS["redis-default"], "materialization": {"schedule": "@daily"}})
+    assert materialization.backfill_identity(rescheduled, store, RUNTIME) == base
+    moved = parse_spec({**SPECS["redis-default"], "offlineStore": {"path": "s3://elsewhere"}})
+    assert materialization.backfill_identity(moved, store, RUNTIME) != base
+
+
+@pytest.mark.parametrize("namespace,name", [("ml", "churn"), ("a" * 60, "b" * 60), ("Team-X", "fs--1")])
+def test_replication_group_ids_follow_elasticache_rules(namespace, name):
+    group = elasticache.replication_group_id(Owner(name, namespace, "uid"))
+    assert len(group) <= 40 and group[0].isalpha() and "--" not in group and not group.endswith("-")
+    assert group == group.lower()
+
+
+def test_managed_elasticache_request():
+    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.r7g.large", "replicas": 2, "subnetGroupName": "private", "securityGroupIds": ["sg-1"]}}})
+    request = elasticache.create_request(OWNER, spec, "t" * 64)
+    assert request["CacheNodeType"] == "cache.r7g.large" and request["NumCacheClusters"] == 3
+    assert request["AutomaticFailoverEnabled"] is True and request["TransitEncryptionEnabled"] is True and request["AtRestEncryptionEnabled"] is True
+    assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-1"]
+    assert request["AuthToken"] == "t" * 64
