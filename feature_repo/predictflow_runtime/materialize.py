@@ -1,0 +1,239 @@
+"""Materialize the offline store into the online store, driven by watermarks kept in Redis.
+
+`python -m predictflow_runtime.materialize [--full] [--feature-view NAME ...]` is what the
+materialization CronJob and the one-off backfill Job run. For each online feature view:
+no marker in the online store -> full backfill (the view's ttl window, or all history);
+a marker -> the interval from the marker to now; `--full` ignores markers. After a view
+is written its marker moves to the run's end time, and after the run a freshness message
+goes out on `predictflow:freshness:<project>`.
+
+Rows are counted as they are handed to the online store's `online_write_batch` (after
+Feast keeps the newest row per entity in the interval), so the count is what was written,
+not what the offline store held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import redis
+from feast import FeatureStore
+from feast.repo_config import FeastConfigError
+
+from .connection import redis_client
+from .freshness import freshness_message, publish_freshness
+from .redaction import RedactingFormatter, secrets_from_env
+from .store import StoreConfigError, open_store
+from .watermark import Interval, advance_watermark, format_watermark, next_interval, read_watermark
+
+log = logging.getLogger("predictflow.materialize")
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    feature_view: str
+    interval: Interval
+    rows: int
+    seconds: float
+
+
+@dataclass
+class RunReport:
+    project: str
+    watermark: datetime
+    results: list[ViewResult] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(result.rows for result in self.results)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class _WriteCount:
+    rows: int = 0
+
+
+@contextmanager
+def feast_prints_as_debug_log() -> Iterator[None]:
+    """Feast prints colored progress to stdout; keep the job's output to our own log lines."""
+    printed = io.StringIO()
+    try:
+        with redirect_stdout(printed):
+            yield
+    finally:
+        text = _ANSI_ESCAPE.sub("", printed.getvalue()).strip()
+        if text:
+            log.debug("feast: %s", " ".join(text.split()))
+
+
+@contextmanager
+def counting_online_writes(store: FeatureStore) -> Iterator[_WriteCount]:
+    """Count the rows Feast hands to the online store while the block runs."""
+    online_store = store.provider.online_store
+    write_batch = online_store.online_write_batch
+    count = _WriteCount()
+
+    def counted_write_batch(config: Any, table: Any, data: Sequence[Any], progress: Any = None) -> None:
+        write_batch(config, table, data, progress)
+        count.rows += len(data)
+
+    online_store.online_write_batch = counted_write_batch
+    try:
+        yield count
+    finally:
+        del online_store.online_write_batch  # the class's method shows through again
+
+
+def online_feature_views(store: FeatureStore, names: Sequence[str] | None = None) -> list[Any]:
+    """The views materialization writes online, in a stable order, optionally narrowed to `names`."""
+    views = [
+        *(v for v in store.list_feature_views() if v.online and v.enabled),
+        *(v for v in store.list_stream_feature_views() if v.online and v.enabled),
+        *(v for v in store.list_on_demand_feature_views() if v.write_to_online_store and v.enabled),
+    ]
+    by_name = {view.name: view for view in sorted(views, key=lambda v: v.name)}
+    if not names:
+        return list(by_name.values())
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise StoreConfigError(f"no online feature view named {', '.join(unknown)} (online views: {known})")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+def _current_watermark(client: redis.Redis, project: str, view: str) -> datetime | None:
+    try:
+        return read_watermark(client, project, view)
+    except ValueError:
+        log.warning("%s: unreadable watermark, treating the store as empty", view)
+        return None
+
+
+def materialize_view(store: FeatureStore, client: redis.Redis, view: Any, now: datetime, full: bool) -> ViewResult:
+    project = store.config.project
+    interval = next_interval(_current_watermark(client, project, view.name), now, getattr(view, "ttl", None), full)
+    kind = "full backfill" if interval.full else "incremental"
+    span = f"{format_watermark(interval.start)} .. {format_watermark(interval.end)}"
+    started = time.monotonic()
+    rows = 0
+    if interval.empty:
+        log.info("%s: %s %s: nothing to do, the watermark is not behind now", view.name, kind, span)
+    else:
+        log.info("%s: %s %s: materializing", view.name, kind, span)
+        with counting_online_writes(store) as count, feast_prints_as_debug_log():
+            store.materialize(start_date=interval.start, end_date=interval.end, feature_views=[view.name])
+        rows = count.rows
+        advance_watermark(client, project, view.name, interval.end)
+    seconds = time.monotonic() - started
+    log.info(
+        "%s: %s done: %d rows written in %.2f s, watermark %s",
+        view.name, kind, rows, seconds, format_watermark(interval.end),
+    )
+    return ViewResult(view.name, interval, rows, seconds)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run(
+    store: FeatureStore,
+    client: redis.Redis,
+    *,
+    full: bool = False,
+    feature_views: Sequence[str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunReport:
+    """Materialize every selected view up to one common `now`; publish freshness for what succeeded."""
+    now = clock()
+    report = RunReport(project=store.config.project, watermark=now)
+    for view in online_feature_views(store, feature_views):
+        try:
+            report.results.append(materialize_view(store, client, view, now, full))
+        except Exception as error:  # one broken view must not keep the others stale
+            log.error("%s: materialization failed: %s", view.name, error, exc_info=log.isEnabledFor(logging.DEBUG))
+            report.failures[view.name] = str(error)
+    if report.results:
+        message = freshness_message(
+            report.project, [r.feature_view for r in report.results], report.rows, now, clock()
+        )
+        receivers = publish_freshness(client, report.project, message)
+        log.info("freshness published to %d subscriber(s)", receivers)
+    return report
+
+
+def online_store_client(store: FeatureStore) -> redis.Redis:
+    online = store.config.online_store
+    if getattr(online, "type", None) != "redis" or getattr(online, "redis_type", "redis") != "redis":
+        raise StoreConfigError("watermarks need a single-endpoint Redis online store (online_store.type: redis)")
+    return redis_client(online.connection_string, socket_connect_timeout=10, socket_timeout=60)
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets_from_env()))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("predictflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m predictflow_runtime.materialize",
+        description="Materialize offline features into the online store, incrementally from watermarks kept in it.",
+    )
+    parser.add_argument("--full", action="store_true", help="ignore watermarks: backfill every selected view")
+    parser.add_argument(
+        "--feature-view", action="append", dest="feature_views", metavar="NAME", help="only this view (repeatable)"
+    )
+    parser.add_argument("--config", type=Path, help="feature_store.yaml (default: $PREDICTFLOW_FEAST_CONFIG)")
+    parser.add_argument("--repo", type=Path, help="feature definitions (default: $PREDICTFLOW_FEATURE_REPO)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging with tracebacks")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        store = open_store(args.config, args.repo)
+        client = online_store_client(store)
+        report = run(store, client, full=args.full, feature_views=args.feature_views)
+    except (StoreConfigError, FeastConfigError) as error:
+        log.error("configuration error: %s", error)
+        return EXIT_CONFIG
+    except Exception as error:
+        log.error("materialization failed: %s: %s", type(error).__name__, error, exc_info=args.verbose)
+        return EXIT_FAILED
+    if not report.succeeded:
+        log.error("materialization failed for %s", ", ".join(sorted(report.failures)))
+        return EXIT_FAILED
+    views = ", ".join(r.feature_view for r in report.results) or "no views"
+    log.info("materialized %s: %d rows, watermark %s", views, report.rows, format_watermark(report.watermark))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
