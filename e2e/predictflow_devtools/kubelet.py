@@ -43,7 +43,9 @@ def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str]) -> int
 
 
 def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool = True) -> int:
-    pods = list(kube.list(Pod, namespace=namespace, labels={"job-name": job_name}))
+    # by the Job's uid: a re-created Job of the same name must not be confused with pods of the old one
+    uid = kube.get(Job, job_name, namespace=namespace).metadata.uid
+    pods = list(kube.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/controller-uid": uid}))
     for pod in pods:
         exit_code = 0 if succeeded else 1
         status = {
@@ -64,4 +66,5 @@ def fail_job(kube: Client, namespace: str, job_name: str, message: str = "backfi
         {"type": t, "status": "True", "reason": "BackoffLimitExceeded", "message": message, "lastTransitionTime": now, "lastProbeTime": now}
         for t in ("FailureTarget", "Failed")
     ]
-    kube.patch(Job.Status, job_name, {"status": {"conditions": conditions}}, namespace=namespace, patch_type=PatchType.MERGE)
+    status = {"active": 0, "ready": 0, "failed": 4, "conditions": conditions}
+    kube.patch(Job.Status, job_name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE)

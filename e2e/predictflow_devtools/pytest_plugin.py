@@ -39,6 +39,26 @@ def kubectl_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> str:
+    """A real moto server process standing in for the AWS API; returns its endpoint URL."""
+    import sys
+    import urllib.request
+
+    from . import processes
+
+    port = processes.free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = processes.spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log, tie_to_parent=True)
+    url = f"http://127.0.0.1:{port}"
+    processes.wait_until(lambda: urllib.request.urlopen(f"{url}/moto-api/", timeout=2).status == 200, timeout=60, what="moto server", logs=[log])
+    yield url
+    processes.terminate([proc.pid])
+
+
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory) -> RedisServer:
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server

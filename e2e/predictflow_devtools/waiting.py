@@ -17,7 +17,7 @@ def eventually(check: Callable[[], T], *, what: str, timeout: float = 60.0, inte
             result = check()
             if result:
                 return result
-        except AssertionError as error:
+        except Exception as error:  # not there yet (404, connection refused, assertion)
             last_error = error
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last_error}" if last_error else ""))

@@ -1,10 +1,25 @@
 import pytest
 
 from predictflow_devtools.operator_process import OperatorProcess
+from predictflow_devtools.pytest_plugin import AWS_TEST_ENV
 
 
 @pytest.fixture(scope="session")
-def operator(control_plane, tmp_path_factory):
-    process = OperatorProcess(control_plane.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log").start()
+def operator(control_plane, moto_server, tmp_path_factory):
+    """The operator as a process, talking to the loopback API server and to a moto server for AWS."""
+    process = OperatorProcess(
+        control_plane.kubeconfig,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        AWS_ENDPOINT_URL=moto_server,
+        PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1",
+        **AWS_TEST_ENV,
+    ).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def elasticache(moto_server):
+    import boto3
+
+    return boto3.client("elasticache", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")

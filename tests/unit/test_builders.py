@@ -152,7 +152,7 @@ def test_replication_group_ids_follow_elasticache_rules(namespace, name):
 def test_managed_elasticache_request():
     spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.r7g.large", "replicas": 2, "subnetGroupName": "private", "securityGroupIds": ["sg-1"]}}})
     request = elasticache.create_request(OWNER, spec, "t" * 64)
-    assert request["CacheNodeType"] == "cache.r7g.large" and request["NumCacheClusters"] == 3
+    assert request["CacheNodeType"] == "cache.r7g.large" and request["ReplicasPerNodeGroup"] == 2
     assert request["AutomaticFailoverEnabled"] is True and request["TransitEncryptionEnabled"] is True and request["AtRestEncryptionEnabled"] is True
     assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-1"]
     assert request["AuthToken"] == "t" * 64

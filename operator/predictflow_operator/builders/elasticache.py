@@ -47,7 +47,7 @@ def create_request(owner: Owner, spec: FeatureStoreSpec, token: str) -> dict[str
         "Engine": "redis",
         "EngineVersion": cache.engine_version,
         "CacheNodeType": cache.node_type,
-        "NumCacheClusters": 1 + cache.replicas,
+        "ReplicasPerNodeGroup": cache.replicas,
         "AutomaticFailoverEnabled": cache.replicas > 0,
         "MultiAZEnabled": cache.replicas > 0,
         "TransitEncryptionEnabled": True,

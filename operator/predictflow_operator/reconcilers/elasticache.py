@@ -17,15 +17,18 @@ _MAX_BACKOFF = 300.0
 
 
 @dataclass
-class _Backoff:
+class _Memo:
+    """The last answer from AWS and when to ask again: an available group is re-read every poll
+    interval; failures back off (30 s, 60 s, ... 5 min) so a quota or permission error is reported
+    and retried without hammering the API."""
+
+    key: str = ""
     failures: int = 0
-    retry_at: float = 0.0
+    ask_at: float = 0.0
     last: StoreState | None = None
 
 
-# AWS failures back off per FeatureStore (30 s, 60 s, ... 5 min) so a quota or permission error
-# is reported and retried without hammering the API.
-_backoff: dict[Owner, _Backoff] = {}
+_memo: dict[Owner, _Memo] = {}
 
 
 def _client(ctx: ReconcileContext) -> ElastiCache:
@@ -43,19 +46,22 @@ async def _secret_checksum(ctx: ReconcileContext, name: str, key: str) -> str | 
 async def ensure(ctx: ReconcileContext) -> StoreState:
     if ctx.spec.online_store.elasticache.mode == "existing":
         return await _ensure_existing(ctx)
-    state = _backoff.setdefault(ctx.owner, _Backoff())
-    if state.last is not None and time.monotonic() < state.retry_at:
-        return state.last
+    memo = _memo.setdefault(ctx.owner, _Memo())
+    key = checksum(ctx.spec.online_store.elasticache.model_dump())
+    if memo.key == key and memo.last is not None and time.monotonic() < memo.ask_at:
+        return memo.last
+    memo.key = key
     try:
-        result = await _ensure_managed(ctx)
+        memo.last = await _ensure_managed(ctx)
     except AwsError as error:
-        state.failures += 1
-        state.retry_at = time.monotonic() + min(_MAX_BACKOFF, 30.0 * 2 ** (state.failures - 1))
-        state.last = StoreState("elasticache", None, False, "AwsError", f"AWS {error.code}: {error.message}")
-        ctx.emit("Warning", "AwsError", state.last.message)
-        return state.last
-    _backoff.pop(ctx.owner, None)
-    return result
+        memo.failures += 1
+        memo.ask_at = time.monotonic() + min(_MAX_BACKOFF, 30.0 * 2 ** (memo.failures - 1))
+        memo.last = StoreState("elasticache", None, False, "AwsError", f"AWS {error.code}: {error.message}")
+        ctx.emit("Warning", "AwsError", memo.last.message)
+        return memo.last
+    memo.failures = 0
+    memo.ask_at = time.monotonic() + (ctx.settings.elasticache_poll_seconds if memo.last.ready else 0)
+    return memo.last
 
 
 async def _ensure_existing(ctx: ReconcileContext) -> StoreState:
@@ -114,6 +120,7 @@ async def _converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict) -
 async def retire(ctx: ReconcileContext) -> bool:
     """Managed groups follow deletionPolicy; an existing endpoint is never touched."""
     owner, cache = ctx.owner, ctx.spec.online_store.elasticache
+    _memo.pop(owner, None)
     if cache.mode != "managed" or cache.deletion_policy != "Delete":
         return False
     deleted = await _client(ctx).delete(builder.replication_group_id(owner))

@@ -1,0 +1,78 @@
+"""AWS errors become a condition with AWS's own message, and retries back off.
+
+The ElastiCache client is boto3's real one with botocore's Stubber answering; Kubernetes is an
+in-memory stand-in (this test is about the AWS error path, not the API server)."""
+
+import asyncio
+
+import pytest
+from botocore.stub import Stubber
+
+from predictflow_operator.api.models import parse_spec
+from predictflow_operator.builders.common import Owner
+from predictflow_operator.clients.aws import ElastiCache
+from predictflow_operator.reconcilers import elasticache
+from predictflow_operator.reconcilers.context import ReconcileContext
+from predictflow_operator.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+class MemoryKube:
+    def __init__(self):
+        self.objects = {}
+
+    async def create_if_absent(self, manifest):
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        if key in self.objects:
+            return False
+        self.objects[key] = manifest
+        return True
+
+    async def get(self, api_version, kind, name, namespace):
+        return self.objects.get((kind, name))
+
+
+def context(events):
+    aws = ElastiCache("us-east-1")
+    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small"}}})
+    settings = Settings("r", "s", 1, None, 30)
+    ctx = ReconcileContext(MemoryKube(), Owner("churn", "ml", "uid-1"), spec, 1, settings, lambda *event: events.append(event), aws=aws)
+    return ctx, Stubber(aws._client)
+
+
+def test_an_aws_error_surfaces_with_awss_message_and_backs_off(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    elasticache._memo.clear()
+    events = []
+    ctx, stub = context(events)
+    stub.add_client_error("describe_replication_groups", "ReplicationGroupNotFoundFault", "not found", 404)
+    stub.add_client_error(
+        "create_replication_group", "InsufficientCacheClusterCapacity", "cache.t4g.small capacity is not available in us-east-1a", 400
+    )
+    with stub:
+        state = asyncio.run(elasticache.ensure(ctx))
+        assert state.ready is False and state.reason == "AwsError"
+        assert state.message == "AWS InsufficientCacheClusterCapacity: cache.t4g.small capacity is not available in us-east-1a"
+        assert events == [("Warning", "AwsError", state.message)]
+        # within the backoff window nothing calls AWS again (the Stubber would fail on an extra call)
+        again = asyncio.run(elasticache.ensure(ctx))
+        assert again == state
+        stub.assert_no_pending_responses()
+    # nothing half-made: only the generated AUTH token exists, reused by the next attempt
+    assert list(ctx.kube.objects) == [("Secret", "churn-elasticache-auth")]
+
+
+def test_access_denied_is_reported_the_same_way(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    elasticache._memo.clear()
+    events = []
+    ctx, stub = context(events)
+    stub.add_client_error(
+        "describe_replication_groups", "AccessDenied", "User: arn:aws:iam::1:role/op is not authorized to perform: elasticache:DescribeReplicationGroups", 403
+    )
+    with stub:
+        state = asyncio.run(elasticache.ensure(ctx))
+    assert state.reason == "AwsError" and "not authorized to perform: elasticache:DescribeReplicationGroups" in state.message
