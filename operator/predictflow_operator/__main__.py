@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 import kopf
 
@@ -13,12 +14,16 @@ from . import handlers  # noqa: F401  (registers the handlers)
 def main() -> None:
     parser = argparse.ArgumentParser(description="The PredictFlow FeatureStore operator")
     parser.add_argument("--namespace", action="append", default=[], help="watch only these namespaces (repeatable)")
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     parser.add_argument("--liveness", default="", help="e.g. http://0.0.0.0:8080/healthz")
     args = parser.parse_args()
-    kopf.configure(verbose=args.verbose)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
+            standalone=True,  # one replica (Recreate); no peering objects to install
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness or None,
