@@ -70,7 +70,7 @@ test-unit: deps
 
 .PHONY: bench
 bench: deps ## latency benchmarks against a real redis-server; writes bench/results.json
-	@echo "bench: not yet implemented"; exit 1
+	@$(VENV)/bin/python -m bench.run
 
 .PHONY: e2e
 e2e: ## kind end-to-end tests

@@ -1,0 +1,1 @@
+"""Latency benchmarks: `python -m bench.run` (what `make bench` runs) writes bench/results.json."""

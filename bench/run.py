@@ -1,0 +1,275 @@
+"""Latency benchmark: the fast lookup against raw redis-py and Feast, predict against an echo.
+
+    python -m bench.run [--quick] [--out bench/results.json]     (run from the repository root)
+
+Starts its own redis-server on loopback, fills it with the example data through the
+materialization job, trains the model, and serves both the churn service and a constant-echo
+BentoML service with `bentoml serve`. Every variant is measured in the same run, after a
+warm-up, on the same keys:
+- lookup `ours`: predictflow_serving.lookup.FeatureLookup.get_many (decoded feature values);
+- lookup `raw`: redis-py HGETALL on the same keys (pipelined for 100), nothing decoded;
+- lookup `feast`: FeatureStore.get_online_features(...).to_dict();
+- predict `ours` / `echo`: POST /predict {"customer_id": N} over a keep-alive HTTP connection.
+Calls of the variants alternate one by one, so background load on the machine hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from predictflow_devtools.processes import free_port
+from predictflow_devtools.redis_server import start_redis
+from predictflow_serving.devstack import BentoServer, LocalStack, prepare_stack
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+CUSTOMERS = 1000
+FIRST_CUSTOMER = 1001
+TARGET_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    per_round_1: int
+    per_round_100: int
+    per_round_predict: int
+    warmup: int
+
+
+FULL = Plan(rounds=20, per_round_1=500, per_round_100=100, per_round_predict=250, warmup=300)
+QUICK = Plan(rounds=6, per_round_1=200, per_round_100=40, per_round_predict=100, warmup=100)
+
+
+def percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    values = np.asarray(samples) * 1000.0
+    return round(float(np.percentile(values, 50)), 4), round(float(np.percentile(values, 99)), 4)
+
+
+def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Callable[[int], list], rounds: int,
+                per_round: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per call for every variant, on the same inputs.
+
+    Calls alternate one by one (in an order that rotates every input), so a burst of
+    background load lands on all variants alike instead of on whichever ran at the time.
+    """
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for argument in inputs(warmup):
+        for name in names:
+            variants[name](argument)
+    clock = time.perf_counter
+    turn = 0
+    for _ in range(rounds):
+        for argument in inputs(per_round):
+            turn += 1
+            shift = turn % len(names)
+            for name in names[shift:] + names[:shift]:
+                call = variants[name]
+                started = clock()
+                call(argument)
+                timings[name].append(clock() - started)
+    return timings
+
+
+def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
+    os.environ.update(stack.env)  # Feast reads the definitions' offline path from the environment
+    from predictflow_runtime.store import open_store
+    from predictflow_serving.lookup import FeatureLookup
+    from predictflow_serving.model import FEATURE_REFERENCES
+    from predictflow_serving.plan import plan_for_store
+    from predictflow_serving.store_client import sync_client
+
+    store = open_store(work_dir=stack.directory / "bench-work")
+    connection_string = store.config.online_store.connection_string
+    client = sync_client(connection_string)
+    raw = sync_client(connection_string)
+    lookup = FeatureLookup(plan_for_store(store, FEATURE_REFERENCES), client)
+    references = list(FEATURE_REFERENCES)
+    redis_key = {cid: lookup.plan.commands([{"customer_id": cid}])[0][0]
+                 for cid in range(FIRST_CUSTOMER, FIRST_CUSTOMER + CUSTOMERS)}
+    rng = random.Random(seed)
+
+    def rows_of(size: int) -> Callable[[int], list]:
+        def inputs(count: int) -> list:
+            return [[{"customer_id": rng.randrange(FIRST_CUSTOMER, FIRST_CUSTOMER + CUSTOMERS)} for _ in range(size)]
+                    for _ in range(count)]
+        return inputs
+
+    def raw_hgetall(rows: list) -> None:
+        if len(rows) == 1:
+            raw.hgetall(redis_key[rows[0]["customer_id"]])  # type: ignore[arg-type]
+            return
+        with raw.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.hgetall(redis_key[row["customer_id"]])  # type: ignore[arg-type]
+            pipe.execute()
+
+    # The three readers must agree before they are timed.
+    sample = rows_of(100)(1)[0]
+    ours_rows = lookup.get_many(sample)
+    feast_rows = store.get_online_features(references, sample).to_dict()
+    for i, row in enumerate(ours_rows):
+        for name, value in row.features.items():
+            assert value == feast_rows[name][i], (name, value, feast_rows[name][i])
+    assert all(row.found for row in ours_rows)
+
+    results = {}
+    for size, per_round in ((1, plan.per_round_1), (100, plan.per_round_100)):
+        timings = interleaved(
+            {
+                "ours": lookup.get_many,
+                "raw": raw_hgetall,
+                "feast": lambda rows: store.get_online_features(references, rows).to_dict(),
+            },
+            rows_of(size),
+            plan.rounds,
+            per_round,
+            plan.warmup if size == 1 else plan.warmup // 5,
+        )
+        entry = {}
+        for name in ("ours", "feast", "raw"):
+            entry[f"{name}_p50_ms"], entry[f"{name}_p99_ms"] = percentiles(timings[name])
+        entry["samples_per_variant"] = len(timings["ours"])
+        results[f"entities_{size}"] = entry
+    client.close()
+    raw.close()
+    return results
+
+
+class KeepAliveClient:
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def predict(self, customer_id: int) -> None:
+        body = json.dumps({"customer_id": customer_id})
+        self.connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"predict answered {response.status}: {payload[:200]!r}")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def predict_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
+    servers = {
+        "ours": BentoServer("predictflow_serving.service:ChurnService", free_port(),
+                            stack.process_env(PREDICTFLOW_WORK_DIR=str(stack.directory / "serve-work")),
+                            stack.directory / "serve-ours.log"),
+        "echo": BentoServer("bench.echo_service:EchoService", free_port(), stack.process_env(),
+                            stack.directory / "serve-echo.log"),
+    }
+    clients: dict[str, KeepAliveClient] = {}
+    try:
+        for server in servers.values():
+            server.start()
+        clients = {name: KeepAliveClient(server.port) for name, server in servers.items()}
+        rng = random.Random(seed)
+        timings = interleaved(
+            {name: client.predict for name, client in clients.items()},
+            lambda count: [rng.randrange(FIRST_CUSTOMER, FIRST_CUSTOMER + CUSTOMERS) for _ in range(count)],
+            plan.rounds,
+            plan.per_round_predict,
+            plan.warmup,
+        )
+    finally:
+        for client in clients.values():
+            client.close()
+        for server in servers.values():
+            server.stop()
+    result = {}
+    for name in ("ours", "echo"):
+        result[f"{name}_p50_ms"], result[f"{name}_p99_ms"] = percentiles(timings[name])
+    result["samples_per_variant"] = len(timings["ours"])
+    return result
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def ratios(results: dict) -> dict[str, float]:
+    lookup, predict = results["lookup"], results["predict"]
+    return {
+        "lookup entities_1 ours/raw p99": lookup["entities_1"]["ours_p99_ms"] / lookup["entities_1"]["raw_p99_ms"],
+        "lookup entities_100 ours/raw p99": lookup["entities_100"]["ours_p99_ms"] / lookup["entities_100"]["raw_p99_ms"],
+        "predict ours/echo p99": predict["ours_p99_ms"] / predict["echo_p99_ms"],
+    }
+
+
+def report(results: dict) -> str:
+    lines = [f"machine: {results['machine']}"]
+    for size in ("entities_1", "entities_100"):
+        entry = results["lookup"][size]
+        lines.append(
+            f"lookup {size:>12}: ours p50 {entry['ours_p50_ms']:.3f} p99 {entry['ours_p99_ms']:.3f} ms | "
+            f"raw p50 {entry['raw_p50_ms']:.3f} p99 {entry['raw_p99_ms']:.3f} ms | "
+            f"feast p50 {entry['feast_p50_ms']:.3f} p99 {entry['feast_p99_ms']:.3f} ms "
+            f"(feast/ours p99 {entry['feast_p99_ms'] / entry['ours_p99_ms']:.1f}x)"
+        )
+    predict = results["predict"]
+    lines.append(
+        f"predict:               ours p50 {predict['ours_p50_ms']:.3f} p99 {predict['ours_p99_ms']:.3f} ms | "
+        f"echo p50 {predict['echo_p50_ms']:.3f} p99 {predict['echo_p99_ms']:.3f} ms"
+    )
+    for name, value in ratios(results).items():
+        verdict = "meets" if value <= TARGET_RATIO else "MISSES"
+        lines.append(f"{name}: {value:.2f} ({verdict} the {TARGET_RATIO} target)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+
+    directory = Path(tempfile.mkdtemp(prefix="predictflow-bench-"))
+    redis = start_redis(directory / "redis")
+    try:
+        print("preparing: example data, materialization, model ...", flush=True)
+        stack = prepare_stack(directory / "stack", redis.endpoint, customers=CUSTOMERS)
+        print("measuring feature lookups ...", flush=True)
+        lookup = lookup_benchmark(stack, plan, args.seed)
+        print("measuring predict over HTTP ...", flush=True)
+        predict = predict_benchmark(stack, plan, args.seed)
+    finally:
+        redis.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    results = {"lookup": lookup, "predict": predict, "machine": machine()}
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"wrote {args.out}")
+    missed = [name for name, value in ratios(results).items() if value > TARGET_RATIO]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

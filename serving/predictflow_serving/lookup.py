@@ -1,0 +1,95 @@
+"""Feature lookups straight from Feast's Redis layout: one round trip per request.
+
+All HMGETs of a request (one per entity row and key group) are written to one connection in
+a single send and their replies read back in order, so a batch of 100 entities costs one
+round trip, like a redis-py pipeline but without its per-command bookkeeping. Feast stays the
+writer; this is only the read path, and it returns what `get_online_features` returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import redis
+import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from .plan import FeatureRow, LookupPlan
+
+
+class _ConnectionLost(RedisConnectionError):
+    """A connection that was up when the request started broke during it."""
+
+
+def _hmget_commands(plan: LookupPlan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    return [("HMGET", key, *fields) for key, fields in plan.commands(rows)]
+
+
+class FeatureLookup:
+    """Blocking lookups on a redis-py client (see store_client.sync_client for timeouts)."""
+
+    def __init__(self, plan: LookupPlan, client: redis.Redis) -> None:
+        self.plan = plan
+        self._pool = client.connection_pool
+
+    def get(self, row: Mapping[str, Any]) -> FeatureRow:
+        return self.get_many([row])[0]
+
+    def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureRow]:
+        if not rows:
+            return []
+        commands = _hmget_commands(self.plan, rows)
+        try:
+            return self.plan.decode(self._round_trip(commands))
+        except _ConnectionLost:
+            # The server closed a pooled connection (restart, failover): one retry on a new
+            # connection, which either works or fails at connect time, within its timeout.
+            return self.plan.decode(self._round_trip(commands))
+
+    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[Optional[bytes]]]:
+        connection = self._pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            return [connection.read_response() for _ in commands]
+        except RedisConnectionError as error:
+            connection.disconnect()
+            raise _ConnectionLost(str(error)) from error
+        except BaseException:
+            connection.disconnect()  # unread replies would be read by the next request
+            raise
+        finally:
+            self._pool.release(connection)
+
+
+class AsyncFeatureLookup:
+    """The same lookups on an asyncio redis-py client, for async services."""
+
+    def __init__(self, plan: LookupPlan, client: redis.asyncio.Redis) -> None:
+        self.plan = plan
+        self._pool = client.connection_pool
+
+    async def get(self, row: Mapping[str, Any]) -> FeatureRow:
+        return (await self.get_many([row]))[0]
+
+    async def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureRow]:
+        if not rows:
+            return []
+        commands = _hmget_commands(self.plan, rows)
+        try:
+            return self.plan.decode(await self._round_trip(commands))
+        except _ConnectionLost:
+            return self.plan.decode(await self._round_trip(commands))
+
+    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[Optional[bytes]]]:
+        connection = await self._pool.get_connection()
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            return [await connection.read_response() for _ in commands]
+        except RedisConnectionError as error:
+            await connection.disconnect(nowait=True)
+            raise _ConnectionLost(str(error)) from error
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await self._pool.release(connection)
