@@ -77,5 +77,5 @@ e2e: ## kind end-to-end tests
 	@echo "e2e: not yet implemented"; exit 1
 
 .PHONY: demo
-demo: cluster-up ## the main job: local control plane, CRDs, a FeatureStore
-	@PATH=$(BIN):$$PATH KUBECONFIG=$(CLUSTER_STATE)/kubeconfig e2e/tools/demo.sh
+demo: cluster-up ## the main job: a FeatureStore on the local control plane, features materialized, a prediction
+	@PATH=$(BIN):$$PATH KUBECONFIG=$(CLUSTER_STATE)/kubeconfig $(VENV)/bin/python -m predictflow_devtools.demo
