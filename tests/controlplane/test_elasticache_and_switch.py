@@ -179,8 +179,13 @@ def test_switching_back_and_forth_and_editing_mid_switch_converge_to_the_latest_
     assert second.metadata.annotations["predictflow.io/store"] == "second.example:6379"
 
     patch_spec(kube, namespace, {"onlineStore": {"type": "redis"}})
-    patch_spec(kube, namespace, {"onlineStore": {"type": "elasticache"}})
-    eventually(lambda: status(kube, namespace).get("pendingOnlineStore", {}).get("endpoint") == "second.example:6379", what="the switch to resume")
+    latest = patch_spec(kube, namespace, {"onlineStore": {"type": "elasticache"}}).metadata.generation
+
+    def resumed():
+        current = status(kube, namespace)
+        return current.get("observedGeneration") == latest and current.get("pendingOnlineStore", {}).get("endpoint") == "second.example:6379"
+
+    eventually(resumed, what="the switch to resume")
     complete(kube, namespace, new_backfill(kube, namespace, "elasticache"))
     eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("endpoint") == "second.example:6379", what="the latest spec to serve")
     assert serving_store(kube, namespace) == "elasticache"

@@ -49,6 +49,8 @@ async def ensure_backfill(ctx: ReconcileContext, store: StoreTarget) -> JobState
     name = builder.backfill_job_name(owner, store, identity)
     await cancel_backfills(ctx, keep=name)
     job = await ctx.kube.get(*_JOB, name, owner.namespace)
+    if job is not None and job["metadata"].get("deletionTimestamp"):
+        return JobState(name, "Running", "a cancelled run of this backfill is still being deleted")
     if job is None:
         job = await ctx.kube.apply(builder.backfill_job(owner, ctx.spec, store, ctx.settings.runtime_image, identity))
         ctx.emit("Normal", "BackfillStarted", f"Started Job {name}: full materialization into {store.type} at {store.endpoint}")
