@@ -149,3 +149,26 @@ def test_deleting_the_featurestore_garbage_collects_every_child(kube, namespace,
     eventually(lambda: not children(kube, namespace), what="every child to be garbage-collected")
     with pytest.raises(ApiError):
         kube.get(FeatureStoreResource, "churn", namespace=namespace)
+
+
+def test_the_serving_deployment_has_truthful_probes_no_secret_literals_and_rolls_on_config_change(kube, namespace, operator):
+    apply_featurestore(kube, namespace, {**SPEC, "serving": {"onStoreDown": "unavailable"}})
+    bring_to_ready(kube, namespace)
+    deployment = kube.get(Deployment, "churn-serving", namespace=namespace)
+    container = deployment.spec.template.spec.containers[0]
+    assert (container.readinessProbe.httpGet.path, container.readinessProbe.periodSeconds, container.readinessProbe.failureThreshold) == ("/readyz", 2, 1)
+    assert (container.livenessProbe.httpGet.path, container.livenessProbe.periodSeconds, container.livenessProbe.failureThreshold) == ("/livez", 10, 6)
+    env = {e.name: e for e in container.env}
+    assert env["PREDICTFLOW_ON_STORE_DOWN"].value == "unavailable"
+    assert env["REDIS_PASSWORD"].value is None and env["REDIS_PASSWORD"].valueFrom.secretKeyRef.name == "churn-redis-auth"
+    password = base64.b64decode(kube.get(Secret, "churn-redis-auth", namespace=namespace).data["password"]).decode()
+    assert password not in str(deployment.to_dict())
+
+    before = deployment.spec.template.metadata.annotations["predictflow.io/checksum"]
+    patch_spec(kube, namespace, {"onlineStore": {"keyTTLSeconds": 3600}})
+    eventually(
+        lambda: kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.metadata.annotations["predictflow.io/checksum"] != before,
+        what="serving to roll on the new feature_store.yaml",
+    )
+    config_name = kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.spec.volumes[0].configMap.name
+    assert "key_ttl_seconds: 3600" in kube.get(ConfigMap, config_name, namespace=namespace).data["feature_store.yaml"]
