@@ -39,3 +39,16 @@ def children(kube, namespace, name="churn"):
 
 def claims(kube, namespace):
     return list(kube.list(PersistentVolumeClaim, namespace=namespace))
+
+
+def absent(kube, kind, name, namespace):
+    """True once the object is gone (404)."""
+    from lightkube import ApiError
+
+    try:
+        kube.get(kind, name, namespace=namespace)
+    except ApiError as error:
+        if error.status.code == 404:
+            return True
+        raise
+    return False

@@ -6,6 +6,7 @@ from lightkube.codecs import from_dict
 from lightkube.resources.apps_v1 import ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap
 
+from predictflow_devtools.featurestores import absent
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.clients.kube import FeatureStoreResource
 
@@ -52,14 +53,7 @@ def test_deleting_an_owner_garbage_collects_its_children(kube, namespace):
     )
     kube.delete(ConfigMap, "owner", namespace=namespace)
 
-    def child_gone():
-        try:
-            kube.get(ConfigMap, "child", namespace=namespace)
-        except ApiError as error:
-            return error.status.code == 404
-        return False
-
-    eventually(child_gone, what="the child ConfigMap to be garbage-collected")
+    eventually(lambda: absent(kube, ConfigMap, "child", namespace), what="the child ConfigMap to be garbage-collected")
 
 
 def test_an_object_violating_the_crd_schema_is_rejected_with_the_api_servers_message(kube, namespace):

@@ -8,7 +8,7 @@ from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Secret
 
-from predictflow_devtools.featurestores import apply_featurestore, children, condition, patch_spec, status
+from predictflow_devtools.featurestores import absent, apply_featurestore, children, condition, patch_spec, status
 from predictflow_devtools.kubelet import fail_job, finish_job_pods, mark_pods_ready
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.builders.common import Owner
@@ -95,14 +95,7 @@ def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, nam
     kube.delete(FeatureStoreResource, "churn", namespace=namespace)
     eventually(lambda: group()["Status"] == "deleting", what="AWS to delete the group (deletionPolicy Delete)")
 
-    def gone():
-        try:
-            kube.get(FeatureStoreResource, "churn", namespace=namespace)
-        except ApiError as error:
-            return error.status.code == 404
-        return False
-
-    eventually(gone, what="the FeatureStore to go once AWS accepted the deletion")
+    eventually(lambda: absent(kube, FeatureStoreResource, "churn", namespace), what="the FeatureStore to go once AWS accepted the deletion")
 
 
 def test_retain_keeps_the_replication_group(kube, namespace, operator, elasticache):
@@ -135,14 +128,7 @@ def test_no_cutover_before_the_backfill_succeeds_then_cutover_and_retire(kube, n
     kube.get(StatefulSet, "churn-redis", namespace=namespace)
     eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "serving", STORE_TYPE: "elasticache"}), what="a new serving pod")
 
-    def redis_retired():
-        try:
-            kube.get(StatefulSet, "churn-redis", namespace=namespace)
-        except ApiError as error:
-            return error.status.code == 404
-        return False
-
-    eventually(redis_retired, what="the old Redis to be retired")
+    eventually(lambda: absent(kube, StatefulSet, "churn-redis", namespace), what="the old Redis to be retired")
     final = eventually(lambda: (s := status(kube, namespace)).get("phase") == "Ready" and s, what="phase Ready")
     assert final["retiringOnlineStores"] == []
     with pytest.raises(ApiError):

@@ -1,0 +1,197 @@
+"""The operator's Helm chart: lint, renders for both modes, the schema, and the operator's RBAC.
+
+The chart is rendered with the project's helm binary (`make tools` builds it into ./bin).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from predictflow_operator import rbac
+from predictflow_operator.settings import VERSION
+
+pytestmark = pytest.mark.unit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "charts" / "predictflow-operator"
+RELEASE, NAMESPACE = "pf", "predictflow-system"
+FULLNAME = f"{RELEASE}-predictflow-operator"
+# Our Go-built helm assumes Kubernetes 1.20 unless told (its build sets no version ldflags).
+KUBE_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
+
+
+def helm(*args: str) -> subprocess.CompletedProcess:
+    built = REPO_ROOT / "bin" / "helm"
+    binary = str(built) if built.exists() else shutil.which("helm")
+    assert binary, "helm is missing: run `make tools`"
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120)
+
+
+def render(*options: str) -> list[dict[str, Any]]:
+    done = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, *options)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def of_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in documents if doc["kind"] == kind]
+
+
+def container(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    [deployment] = of_kind(documents, "Deployment")
+    [operator] = deployment["spec"]["template"]["spec"]["containers"]
+    return operator
+
+
+def env(documents: list[dict[str, Any]]) -> dict[str, str]:
+    return {item["name"]: item.get("value") for item in container(documents)["env"]}
+
+
+def rule_grants(rules: list[dict[str, Any]]) -> set[rbac.Grant]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule.get("verbs", [])
+    }
+
+
+def test_helm_lint_strict_passes():
+    done = helm("lint", "--strict", str(CHART))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
+
+
+def test_default_values_install_a_cluster_wide_operator():
+    documents = render()
+    assert sorted(doc["kind"] for doc in documents) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    [deployment] = of_kind(documents, "Deployment")
+    spec = deployment["spec"]
+    assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == FULLNAME
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    operator = container(documents)
+    assert operator["image"] == f"predictflow/operator:{VERSION}"
+    assert operator["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+    }
+    assert operator["resources"]["requests"] and operator["resources"]["limits"]["memory"]
+    assert operator["args"] == ["--liveness=http://0.0.0.0:8080/healthz", "--log-format=full"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert operator["ports"] == [{"name": "health", "containerPort": 8080}]
+    assert {"name": "tmp", "mountPath": "/tmp"} in operator["volumeMounts"]
+    assert env(documents) == {
+        "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
+        "PREDICTFLOW_SERVING_IMAGE": f"predictflow/serving:{VERSION}",
+        "PREDICTFLOW_RESYNC_SECONDS": "15",
+    }
+    [binding] = of_kind(documents, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == FULLNAME
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+
+
+def test_cluster_wide_rbac_grants_exactly_what_the_operator_declares():
+    [role] = of_kind(render(), "ClusterRole")
+    assert rule_grants(role["rules"]) == rbac.cluster_wide_grants()
+    assert not any("resourceNames" in rule or "nonResourceURLs" in rule for rule in role["rules"])
+
+
+def test_namespaced_mode_has_a_role_per_namespace_and_nothing_cluster_scoped():
+    documents = render("--set", "watch.namespaces={ml,ml-staging}")
+    assert not of_kind(documents, "ClusterRole") and not of_kind(documents, "ClusterRoleBinding")
+    roles, bindings = of_kind(documents, "Role"), of_kind(documents, "RoleBinding")
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["ml", "ml-staging"]
+    for role in roles:
+        assert rule_grants(role["rules"]) == rbac.namespaced_grants()
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": FULLNAME}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
+    assert [arg for arg in container(documents)["args"] if arg.startswith("--namespace")] == [
+        "--namespace=ml", "--namespace=ml-staging",
+    ]
+
+
+def test_values_reach_the_operator():
+    documents = render(
+        "--set", "aws.region=eu-west-1",
+        "--set", "aws.endpointUrl=http://moto.test:5000",
+        "--set", "logging.level=debug",
+        "--set", "logging.format=json",
+        "--set", "image.tag=dev",
+        "--set", "featureStoreDefaults.servingImage.repository=registry.example/ml/churn-serving",
+        "--set-string", "featureStoreDefaults.servingImage.tag=2",
+        "--set", "resyncSeconds=60",
+        "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/pf",
+        "--set", "extraEnv[0].name=PREDICTFLOW_ELASTICACHE_POLL_SECONDS",
+        "--set-string", "extraEnv[0].value=10",
+    )
+    operator = container(documents)
+    assert operator["image"] == "predictflow/operator:dev"
+    assert "--verbose" in operator["args"] and "--log-format=json" in operator["args"]
+    assert env(documents) == {
+        "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
+        "PREDICTFLOW_SERVING_IMAGE": "registry.example/ml/churn-serving:2",
+        "PREDICTFLOW_RESYNC_SECONDS": "60",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://moto.test:5000",
+        "PREDICTFLOW_ELASTICACHE_POLL_SECONDS": "10",
+    }
+    [account] = of_kind(documents, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/pf"}
+
+
+@pytest.mark.parametrize(
+    "option, complaint",
+    [
+        (("--set", "replicas=2"), "additional properties 'replicas' not allowed"),
+        (("--set", "image.registry=x"), "additional properties 'registry' not allowed"),
+        (("--set", "resyncSeconds=soon"), "/resyncSeconds"),
+        (("--set", "logging.format=xml"), "/logging/format"),
+        (("--set", "logging.level=trace"), "/logging/level"),
+        (("--set", "watch.namespaces=ml"), "/watch/namespaces"),
+        (("--set", "watch.namespaces={Not_A_Namespace}"), "/watch/namespaces/0"),
+        (("--set", "image.pullPolicy=Sometimes"), "/image/pullPolicy"),
+        (("--set", "image.tag=2"), "/image/tag"),  # numbers are refused: YAML's `tag: 1.10` would be 1.1
+        (("--set", "serviceAccount.create=maybe"), "/serviceAccount/create"),
+        (("--set", "healthPort=70000"), "/healthPort"),
+        (("--set", "aws.region=Ireland"), "/aws/region"),
+    ],
+)
+def test_the_schema_rejects_wrong_values(option, complaint):
+    done = helm("template", RELEASE, str(CHART), "--kube-version", KUBE_VERSION, *option)
+    assert done.returncode != 0
+    assert "don't meet the specifications of the schema" in done.stderr and complaint in done.stderr, done.stderr
+
+
+def test_the_operator_accepts_the_arguments_the_chart_renders():
+    """The rendered command line parses: `--help` last, so every earlier argument is validated first."""
+    for options in ((), ("--set", "watch.namespaces={ml}", "--set", "logging.level=debug", "--set", "logging.format=json")):
+        operator = container(render(*options))
+        assert operator["command"] == ["python", "-m", "predictflow_operator"]
+        done = subprocess.run(
+            [sys.executable, "-m", "predictflow_operator", *operator["args"], "--help"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "operator")},
+        )
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout
+
+
+def test_the_chart_installs_the_repository_crds():
+    assert (CHART / "crds").resolve() == (REPO_ROOT / "crds").resolve()
+    rendered = [doc for doc in render("--include-crds") if doc["kind"] == "CustomResourceDefinition"]
+    expected = [yaml.safe_load(path.read_text()) for path in sorted((REPO_ROOT / "crds").glob("*.yaml"))]
+    assert rendered == expected and [crd["metadata"]["name"] for crd in rendered] == ["featurestores.predictflow.io"]

@@ -1,0 +1,58 @@
+"""The operator's declared permissions (predictflow_operator.rbac) keep up with what its builders make.
+
+The golden files of the builder tests hold every child object the builders produce; each kind must
+be covered by the verb the reconcilers use for it, so a new child kind fails here, not in a cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from lightkube.codecs import resource_registry
+
+from predictflow_operator import rbac
+
+pytestmark = pytest.mark.unit
+
+GOLDEN = Path(__file__).parent / "golden"
+# Generated Secrets are created once and never overwritten (Kube.create_if_absent); every other
+# child is server-side applied (Kube.apply: a PATCH, authorized as create too for a new object).
+CREATED_ONCE = {"Secret"}
+
+
+def child_kinds() -> set[tuple[str, str]]:
+    kinds = set()
+    for path in sorted(GOLDEN.glob("*.yaml")):
+        kinds |= {(doc["apiVersion"], doc["kind"]) for doc in yaml.safe_load_all(path.read_text()) if doc}
+    return kinds
+
+
+def group_and_plural(api_version: str, kind: str) -> tuple[str, str]:
+    info = resource_registry.load(api_version, kind)._api_info
+    return info.resource.group, info.plural
+
+
+def test_golden_files_cover_the_children_of_every_store():
+    names = {kind for _, kind in child_kinds()}
+    assert {"StatefulSet", "Secret", "ConfigMap", "Service", "CronJob", "Job", "Deployment", "PodDisruptionBudget"} <= names
+
+
+@pytest.mark.parametrize("api_version, kind", sorted(child_kinds()))
+def test_every_child_kind_is_granted_the_verbs_that_write_it(api_version, kind):
+    group, plural = group_and_plural(api_version, kind)
+    verbs = {"create"} if kind in CREATED_ONCE else {"create", "patch"}
+    assert {(group, plural, verb) for verb in verbs} <= rbac.namespaced_grants()
+
+
+def test_the_operator_never_reads_secrets_in_bulk_nor_touches_pods():
+    granted = rbac.cluster_wide_grants()
+    assert not {("", "secrets", verb) for verb in ("list", "watch", "update", "patch")} & granted
+    assert not {grant for grant in granted if grant[1] in ("pods", "pods/exec", "nodes", "namespaces", "clusterroles")}
+    assert all(verb != "*" and resource != "*" for _, resource, verb in granted)
+
+
+def test_namespaced_mode_needs_no_cluster_scoped_permission():
+    assert rbac.namespaced_grants() < rbac.cluster_wide_grants()
+    assert {resource for _, resource, _ in rbac.cluster_wide_grants() - rbac.namespaced_grants()} == {"customresourcedefinitions"}
