@@ -12,6 +12,7 @@ export K8S_VERSION ?= v1.34.4
 export ETCD_VERSION ?= v3.6.16
 export HELM_VERSION ?= v3.22.0
 export KIND_VERSION ?= v0.33.0
+K8S_MINOR = $(shell echo $(K8S_VERSION) | cut -d. -f1-2 | tr -d v)
 
 APT_PACKAGES := redis-server redis-tools ca-certificates
 VENV = $(shell e2e/tools/ensure-venv.sh)
@@ -41,8 +42,13 @@ tools: ## build or reuse kube-apiserver, kube-controller-manager, etcd, kubectl,
 	@for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kubeadm; do \
 	  [[ -e $(BIN)/$$b ]] || ln -sfn $(CACHE)/bin/k8s-$(K8S_VERSION)/$$b $(BIN)/$$b; done
 	@[[ -e $(BIN)/etcd ]] || ln -sfn $(CACHE)/bin/etcd-$(ETCD_VERSION)/etcd $(BIN)/etcd
-	@ln -sfn $(CACHE)/bin/helm-$(HELM_VERSION)/helm $(BIN)/helm
+	@ln -sfn $(CACHE)/bin/helm-$(HELM_VERSION)-k8s$(K8S_MINOR)/helm $(BIN)/helm
 	@$(BIN)/kube-apiserver --version
+
+.PHONY: images
+images: ## build the container images (operator, runtime, serving, redis) from a local base, tagged with the project version
+	@e2e/tools/ensure-docker.sh
+	@images/build.sh
 
 .PHONY: crds
 crds: deps ## regenerate crds/ from the operator's API models
@@ -65,7 +71,7 @@ test: deps tools ## every test tier: unit, controlplane, dataplane, kind
 	@PATH=$(BIN):$$PATH $(VENV)/bin/python -m pytest -m "unit or controlplane or dataplane" $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: deps
+test-unit: deps tools
 	@$(VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: bench

@@ -66,7 +66,11 @@ build_etcd() {
 }
 
 build_helm() {
-  local out=$CACHE/bin/helm-$HELM_VERSION
+  # Helm's default Kubernetes version for `helm template`/`lint` is baked in at build time;
+  # without it, it assumes 1.20 and refuses charts that require a newer cluster.
+  [[ $K8S_VERSION =~ ^v1\.([0-9]+)\. ]] || { say "K8S_VERSION must be v1.X.Y"; exit 1; }
+  local kube_minor=${BASH_REMATCH[1]}
+  local out=$CACHE/bin/helm-$HELM_VERSION-k8s1.$kube_minor
   [[ -x $out/helm ]] && { say "helm $HELM_VERSION cached"; return; }
   local dir=$WORK/helm-$HELM_VERSION
   mkdir -p "$dir" && cd "$dir"
@@ -74,7 +78,11 @@ build_helm() {
   go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   say "compiling helm $HELM_VERSION"
   rm -rf "$out.partial" && mkdir -p "$out.partial"
-  go build -trimpath -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  local kube="" pkg
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    kube+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$kube_minor"
+  done
+  go build -trimpath -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION$kube" \
     -o "$out.partial/helm" helm.sh/helm/v3/cmd/helm
   rm -rf "$out" && mv "$out.partial" "$out"
 }

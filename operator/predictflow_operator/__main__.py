@@ -21,8 +21,12 @@ def main() -> None:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = kopf.OperatorSettings()
+    # With --namespace the operator runs on Roles alone: no cluster-wide scans of namespaces and CRDs.
+    settings.scanning.disabled = bool(args.namespace)
     asyncio.run(
         kopf.operator(
+            settings=settings,
             standalone=True,  # one replica (Recreate); no peering objects to install
             clusterwide=not args.namespace,
             namespaces=args.namespace,

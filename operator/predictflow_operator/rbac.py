@@ -2,8 +2,8 @@
 
 The Helm chart grants exactly these (tests compare its rendered RBAC with this list) and no more.
 How the code uses each: the reconcilers go through `clients.kube.Kube`, where `apply` is a
-server-side apply (PATCH), `create_if_absent` a CREATE, and `get`, `list` and `delete` what they
-say; kopf lists and watches FeatureStores, patches them (finalizer, progress annotations) and
+server-side apply (a PATCH, which the API server also authorizes as `create` when the object does
+not exist yet), `create_if_absent` a CREATE, and `get`, `list` and `delete` what they say; kopf lists and watches FeatureStores, patches them (finalizer, progress annotations) and
 their status, and posts Events. kopf runs with standalone peering, so it needs no peering objects.
 """
 
@@ -22,6 +22,8 @@ class Rule:
     why: str
 
 
+APPLY = ("create", "patch")  # Kube.apply: server-side apply creates and updates
+
 # Needed in every namespace whose FeatureStores the operator handles.
 NAMESPACED: tuple[Rule, ...] = (
     Rule(GROUP, PLURAL, ("list", "watch", "patch"), "kopf watches FeatureStores and patches finalizers and progress annotations"),
@@ -29,13 +31,13 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule("", "events", ("create",), "kopf posts Events for the FeatureStore"),
     Rule("", "secrets", ("create", "get", "delete"),
          "generated Redis passwords and ElastiCache AUTH tokens are created once; user Secrets are read for checksums; retired stores' Secrets are deleted"),
-    Rule("", "configmaps", ("patch", "list", "delete"), "Redis and Feast configs are applied; stale Feast configs are listed and deleted"),
-    Rule("", "services", ("patch", "delete"), "Redis and serving Services are applied, and deleted when a store retires"),
-    Rule("apps", "statefulsets", ("patch", "delete"), "the in-cluster Redis is applied, and deleted when it retires"),
-    Rule("apps", "deployments", ("patch", "delete"), "the serving Deployment is applied, and deleted when serving is disabled"),
-    Rule("batch", "cronjobs", ("patch",), "the materialization CronJob is applied"),
-    Rule("batch", "jobs", ("patch", "get", "list", "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
-    Rule("policy", "poddisruptionbudgets", ("patch", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
+    Rule("", "configmaps", (*APPLY, "list", "delete"), "Redis and Feast configs are applied; stale Feast configs are listed and deleted"),
+    Rule("", "services", (*APPLY, "delete"), "Redis and serving Services are applied, and deleted when a store retires"),
+    Rule("apps", "statefulsets", (*APPLY, "delete"), "the in-cluster Redis is applied, and deleted when it retires"),
+    Rule("apps", "deployments", (*APPLY, "delete"), "the serving Deployment is applied, and deleted when serving is disabled"),
+    Rule("batch", "cronjobs", APPLY, "the materialization CronJob is applied"),
+    Rule("batch", "jobs", (*APPLY, "get", "list", "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
+    Rule("policy", "poddisruptionbudgets", (*APPLY, "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
 )
 
 # Cluster-wide mode only: kopf observes CRDs so that a FeatureStore CRD installed or replaced

@@ -13,6 +13,7 @@ VERSION = "0.1.0"
 class Settings:
     runtime_image: str
     serving_image: str
+    redis_image: str
     resync_seconds: float
     aws_endpoint_url: str | None
     elasticache_poll_seconds: float
@@ -22,6 +23,7 @@ class Settings:
         return cls(
             runtime_image=os.environ.get("PREDICTFLOW_RUNTIME_IMAGE", f"predictflow/runtime:{VERSION}"),
             serving_image=os.environ.get("PREDICTFLOW_SERVING_IMAGE", f"predictflow/serving:{VERSION}"),
+            redis_image=os.environ.get("PREDICTFLOW_REDIS_IMAGE", "redis:7-alpine"),
             resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "15")),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),

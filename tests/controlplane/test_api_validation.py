@@ -69,7 +69,7 @@ def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, n
 
     spec = kube.get(FeatureStoreResource, "churn", namespace=namespace)["spec"]
     assert spec["onlineStore"]["type"] == "redis"
-    assert spec["onlineStore"]["redis"]["image"] == "redis:7-alpine"
+    assert spec["onlineStore"]["redis"]["image"] == ""
     assert spec["onlineStore"]["redis"]["persistence"] == {"enabled": True, "size": "1Gi", "appendOnly": True, "storageClassName": ""}
     assert spec["onlineStore"]["elasticache"]["deletionPolicy"] == "Retain"
     assert spec["materialization"]["schedule"] == "*/30 * * * *"

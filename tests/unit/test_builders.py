@@ -36,7 +36,7 @@ def render(case: str) -> list[dict]:
     spec = parse_spec(SPECS[case])
     if spec.online_store.type == "redis":
         store = redis.target(OWNER)
-        docs = [redis.password_secret(OWNER, "not-a-real-password"), redis.config_map(OWNER, spec), *redis.services(OWNER), redis.stateful_set(OWNER, spec, "secret-checksum")]
+        docs = [redis.password_secret(OWNER, "not-a-real-password"), redis.config_map(OWNER, spec), *redis.services(OWNER), redis.stateful_set(OWNER, spec, "secret-checksum", "redis:7-alpine")]
     else:
         store = elasticache.existing_target(spec.online_store.elasticache)
         docs = []
@@ -127,8 +127,8 @@ def test_redis_keeps_aof_on_the_primary_and_snapshots_on_replicas():
 
 def test_a_secret_change_changes_the_redis_pod_template():
     spec = parse_spec(SPECS["redis-default"])
-    one = redis.stateful_set(OWNER, spec, "a")["spec"]["template"]["metadata"]["annotations"]
-    two = redis.stateful_set(OWNER, spec, "b")["spec"]["template"]["metadata"]["annotations"]
+    one = redis.stateful_set(OWNER, spec, "a", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
+    two = redis.stateful_set(OWNER, spec, "b", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
     assert one != two
 
 

@@ -96,6 +96,7 @@ def test_default_values_install_a_cluster_wide_operator():
     assert env(documents) == {
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
         "PREDICTFLOW_SERVING_IMAGE": f"predictflow/serving:{VERSION}",
+        "PREDICTFLOW_REDIS_IMAGE": "redis:7-alpine",
         "PREDICTFLOW_RESYNC_SECONDS": "15",
     }
     [binding] = of_kind(documents, "ClusterRoleBinding")
@@ -133,6 +134,8 @@ def test_values_reach_the_operator():
         "--set", "image.tag=dev",
         "--set", "featureStoreDefaults.servingImage.repository=registry.example/ml/churn-serving",
         "--set-string", "featureStoreDefaults.servingImage.tag=2",
+        "--set", "featureStoreDefaults.redisImage.repository=predictflow/redis",
+        "--set-string", "featureStoreDefaults.redisImage.tag=0.1.0",
         "--set", "resyncSeconds=60",
         "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/pf",
         "--set", "extraEnv[0].name=PREDICTFLOW_ELASTICACHE_POLL_SECONDS",
@@ -144,6 +147,7 @@ def test_values_reach_the_operator():
     assert env(documents) == {
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
         "PREDICTFLOW_SERVING_IMAGE": "registry.example/ml/churn-serving:2",
+        "PREDICTFLOW_REDIS_IMAGE": "predictflow/redis:0.1.0",
         "PREDICTFLOW_RESYNC_SECONDS": "60",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",

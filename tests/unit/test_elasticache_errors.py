@@ -36,7 +36,7 @@ class MemoryKube:
 def context(events):
     aws = ElastiCache("us-east-1")
     spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small"}}})
-    settings = Settings("r", "s", 1, None, 30)
+    settings = Settings("r", "s", "redis:7-alpine", 1, None, 30)
     ctx = ReconcileContext(MemoryKube(), Owner("churn", "ml", "uid-1"), spec, 1, settings, lambda *event: events.append(event), aws=aws)
     return ctx, Stubber(aws._client)
 

@@ -75,7 +75,7 @@ class RedisPersistence(_Model):
 
 
 class RedisStore(_Model):
-    image: str = Field("redis:7-alpine", min_length=1, description="Redis server image.")
+    image: str = Field("", description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another).")
     replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
     persistence: RedisPersistence = Field(default_factory=RedisPersistence, description="Durability of the in-cluster Redis.")
     max_memory: str = Field(

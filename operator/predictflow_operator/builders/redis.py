@@ -108,7 +108,7 @@ def _start_script(owner: Owner) -> str:
     )
 
 
-def stateful_set(owner: Owner, spec: FeatureStoreSpec, secret_checksum: str) -> dict[str, Any]:
+def stateful_set(owner: Owner, spec: FeatureStoreSpec, secret_checksum: str, default_image: str) -> dict[str, Any]:
     redis = spec.online_store.redis
     config = config_map(owner, spec)
     pod_labels = selector(owner, COMPONENT)
@@ -146,7 +146,7 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, secret_checksum: str) -> 
                     "containers": [
                         {
                             "name": "redis",
-                            "image": redis.image,
+                            "image": redis.image or default_image,
                             "command": ["sh", "-c", _start_script(owner)],
                             "ports": [{"name": "redis", "containerPort": PORT}],
                             "env": [

@@ -31,7 +31,7 @@ async def ensure(ctx: ReconcileContext) -> StoreState:
     await ctx.kube.apply(redis_builder.config_map(owner, spec))
     for service in redis_builder.services(owner):
         await ctx.kube.apply(service)
-    applied = await ctx.kube.apply(redis_builder.stateful_set(owner, spec, secret_checksum))
+    applied = await ctx.kube.apply(redis_builder.stateful_set(owner, spec, secret_checksum, ctx.settings.redis_image))
     state = applied.get("status") or {}
     ready = state.get("readyReplicas") or 0
     wanted = 1 + spec.online_store.redis.replicas
