@@ -25,7 +25,7 @@ _CONTROLLERS = (
     "garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,"
     "statefulset-controller,job-controller,cronjob-controller,ttl-after-finished-controller,"
     "disruption-controller,serviceaccount-controller,serviceaccount-token-controller,"
-    "root-ca-certificate-publisher-controller,endpointslice-controller"
+    "root-ca-certificate-publisher-controller,endpointslice-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller"
 )
 
 

@@ -131,8 +131,16 @@ def test_no_cutover_before_the_backfill_succeeds_then_cutover_and_retire(kube, n
     eventually(lambda: absent(kube, StatefulSet, "churn-redis", namespace), what="the old Redis to be retired")
     final = eventually(lambda: (s := status(kube, namespace)).get("phase") == "Ready" and s, what="phase Ready")
     assert final["retiringOnlineStores"] == []
-    with pytest.raises(ApiError):
-        kube.get(Secret, "churn-redis-auth", namespace=namespace)
+    assert absent(kube, Secret, "churn-redis-auth", namespace)
+
+    # Back to redis: the re-created (empty) Redis has the same endpoint as the retired one, and
+    # must be backfilled again before it serves.
+    patch_spec(kube, namespace, {"onlineStore": {"type": "redis"}})
+    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "redis"}), what="the new Redis pod")
+    again = new_backfill(kube, namespace, "redis")
+    assert status(kube, namespace)["onlineStore"]["type"] == "elasticache"
+    complete(kube, namespace, again)
+    eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("type") == "redis", what="the cutover back to redis")
 
 
 def test_a_failed_backfill_keeps_serving_on_the_old_store_and_reverting_cancels(kube, namespace, operator, ec_secret):

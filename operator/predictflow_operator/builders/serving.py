@@ -44,6 +44,8 @@ def deployment(
             {"name": "BENTOML_PORT", "value": str(PORT)},
         ],
         "resources": resources(serving.resources),
+        # Endpoints drop the pod a moment after it is told to stop: keep answering meanwhile.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
         **_probes(spec),
     }
     template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type})

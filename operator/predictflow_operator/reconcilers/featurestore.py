@@ -156,6 +156,7 @@ async def _retire(ctx: ReconcileContext, retiring: list[StoreRef], active: Store
     for ref in retiring:
         if ref.type != active.type:
             await stores.retire(ctx, ref.type)
+            await materialization.forget_backfills(ctx, ref.type)
     return []
 
 

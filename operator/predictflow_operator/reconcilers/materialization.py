@@ -65,6 +65,14 @@ async def cancel_backfills(ctx: ReconcileContext, keep: str | None = None) -> No
             ctx.emit("Normal", "BackfillCancelled", f"Cancelled Job {name}: the spec no longer needs it")
 
 
+async def forget_backfills(ctx: ReconcileContext, store_type: str) -> None:
+    """A retired store's backfills describe data that is gone: a store re-created later with the
+    same endpoint must be backfilled again, not matched to the old Job."""
+    for job in await _jobs(ctx, builder.BACKFILL_COMPONENT):
+        if (job["metadata"].get("labels") or {}).get("predictflow.io/store-type") == store_type:
+            await ctx.kube.delete(*_JOB, job["metadata"]["name"], ctx.owner.namespace)
+
+
 async def _jobs(ctx: ReconcileContext, component: str) -> list[dict]:
     owner: Owner = ctx.owner
     return await ctx.kube.list(*_JOB, owner.namespace, {"app.kubernetes.io/instance": owner.name, COMPONENT_LABEL: component})
