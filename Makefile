@@ -79,8 +79,16 @@ bench: deps ## latency benchmarks against a real redis-server; writes bench/resu
 	@$(VENV)/bin/python -m bench.run
 
 .PHONY: e2e
-e2e: ## kind end-to-end tests
-	@echo "e2e: not yet implemented"; exit 1
+e2e: deps ## kind end-to-end tests: docker, kind, node image, images, cluster, suite, cleanup; prints stage times (PREDICTFLOW_KEEP_CLUSTER=1 keeps the cluster)
+	@PYTEST_ARGS="$(PYTEST_ARGS)" e2e/kind/e2e.sh
+
+.PHONY: kind-up
+kind-up: deps ## a kind cluster with the project's images loaded (kept); then export KUBECONFIG=$$(e2e/kind/cluster.sh kubeconfig)
+	@e2e/kind/e2e.sh up
+
+.PHONY: kind-down
+kind-down: ## delete the kind cluster
+	@e2e/kind/cluster.sh down
 
 .PHONY: demo
 demo: cluster-up ## the main job: a FeatureStore on the local control plane, features materialized, a prediction

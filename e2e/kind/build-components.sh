@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds, from Go module sources, the programs a locally assembled kind node needs besides
+# the Kubernetes binaries: etcd and CoreDNS at exactly the versions kubeadm asks for, the
+# local-path-provisioner (kind's default StorageClass), crictl, and this folder's own pause
+# and runc shim programs. Each lands in $CACHE/bin/<name>-<version>/ and is reused.
+#
+# Usage: build-components.sh   (prints nothing on stdout; logs on stderr)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+KIND_LOG_PREFIX=components
+
+LOCAL_PATH_PROVISIONER_VERSION=${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}
+CRICTL_VERSION=${CRICTL_VERSION:-v1.34.0}
+export CGO_ENABLED=0
+
+# go_install NAME VERSION PACKAGE@VERSION BINARY: `go install` into $CACHE/bin/NAME-VERSION.
+go_install() {
+  local name=$1 version=$2 package=$3 binary=$4 out=$CACHE/bin/$1-$2
+  [[ -x $out/$binary ]] && return
+  say "compiling $name $version"
+  rm -rf "$out.partial" && mkdir -p "$out.partial"
+  GOBIN=$out.partial go install -trimpath -ldflags="-s -w" "$package"
+  rm -rf "$out" && mv "$out.partial" "$out"
+}
+
+[[ -x $K8S_BIN/kubeadm ]] || "$REPO_DIR/e2e/tools/build-binaries.sh" k8s
+
+etcd_tag=$(kubeadm_image_tag etcd)           # e.g. 3.6.5-0
+coredns_tag=$(kubeadm_image_tag coredns/coredns)   # e.g. v1.12.1
+[[ -n $etcd_tag && -n $coredns_tag ]] || die "kubeadm did not list etcd/coredns images"
+ETCD_VERSION="v${etcd_tag%-*}" "$REPO_DIR/e2e/tools/build-binaries.sh" etcd
+go_install coredns "$coredns_tag" "github.com/coredns/coredns@$coredns_tag" coredns
+go_install local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
+  "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" local-path-provisioner
+go_install crictl "$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" crictl
+
+# This folder's own programs, keyed by their sources.
+tools_out=$(kindtools_dir)
+if [[ ! -x $tools_out/pause ]]; then
+  say "compiling pause and runc-nosysres"
+  rm -rf "$tools_out.partial" && mkdir -p "$tools_out.partial"
+  (cd "$KIND_DIR" && go build -trimpath -ldflags="-s -w" -o "$tools_out.partial/" ./cmd/...)
+  rm -rf "$tools_out" && mv "$tools_out.partial" "$tools_out"
+fi

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make e2e`: everything the kind tier needs, then the suite, then cleanup; reports how long
+# each stage took. Stages that find their result cached take seconds.
+#
+# Usage: e2e.sh        every stage, the tests, then delete the cluster
+#        e2e.sh up     every stage up to loading the images, keep the cluster (make kind-up)
+#
+# Environment:
+#   PREDICTFLOW_KEEP_CLUSTER=1   keep the cluster afterwards (also on failure) for debugging;
+#                                `e2e/kind/cluster.sh down` deletes it later
+#   PREDICTFLOW_KIND_NODE_IMAGE  use this node image instead of choosing one (see cluster.sh)
+#   PYTEST_ARGS                  extra pytest arguments, e.g. "-k switch -x"
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+KIND_LOG_PREFIX=e2e
+mode=${1:-all}
+[[ $mode == all || $mode == up ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[[ $mode == up ]] && export PREDICTFLOW_KEEP_CLUSTER=1
+
+TIMINGS_FILE=$(mktemp)
+export TIMINGS_FILE
+suite_start=$(date +%s)
+
+finish() {
+  local rc=$?
+  if [[ ${PREDICTFLOW_KEEP_CLUSTER:-0} == 1 ]]; then
+    say "keeping cluster $CLUSTER_NAME: export KUBECONFIG=$("$KIND_DIR/cluster.sh" kubeconfig)"
+  else
+    timed cluster-delete "$KIND_DIR/cluster.sh" down || true
+  fi
+  echo "e2e stage timings:" >&2
+  cat "$TIMINGS_FILE" >&2
+  printf '%-28s %8ss\n' total "$(( $(date +%s) - suite_start ))" >&2
+  rm -f "$TIMINGS_FILE"
+  exit $rc
+}
+trap finish EXIT
+
+timed docker "$REPO_DIR/e2e/tools/ensure-docker.sh"
+timed tools "$REPO_DIR/e2e/tools/build-binaries.sh" k8s helm kind
+node_image=$(timed node-image "$KIND_DIR/cluster.sh" node-image)
+[[ -x $REPO_DIR/images/build.sh ]] || die "images/build.sh is missing: the project images cannot be built"
+timed project-images "$REPO_DIR/images/build.sh"
+venv=$("$REPO_DIR/e2e/tools/ensure-venv.sh")
+version=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$REPO_DIR/pyproject.toml")
+project_images=(predictflow/operator:$version predictflow/runtime:$version predictflow/serving:$version predictflow/redis:$version)
+
+PREDICTFLOW_KIND_NODE_IMAGE=$node_image timed cluster "$KIND_DIR/cluster.sh" up >/dev/null
+timed load-images "$KIND_DIR/cluster.sh" load "${project_images[@]}"
+[[ $mode == up ]] && exit 0
+
+export KUBECONFIG
+KUBECONFIG=$("$KIND_DIR/cluster.sh" kubeconfig)
+export PATH=$K8S_BIN:$(dirname "$HELM"):$PATH PREDICTFLOW_E2E=1 PREDICTFLOW_E2E_IMAGE_VERSION=$version
+export PYTHONPATH=$REPO_DIR/operator:$REPO_DIR/serving:$REPO_DIR/feature_repo:$REPO_DIR/e2e
+cd "$REPO_DIR"
+# shellcheck disable=SC2086
+timed tests "$venv/bin/python" -m pytest -m kind e2e/tests ${PYTEST_ARGS:-}

@@ -1,0 +1,3 @@
+module predictflow.local/kindtools
+
+go 1.22

@@ -1,0 +1,522 @@
+"""The FeatureStore end to end on a real cluster: `helm install` of the operator chart, the example
+FeatureStore, predictions through the serving Service, a Redis outage, the one-field store switch
+under continuous traffic, latency, Secret rotation and deletion.
+
+The tests run in file order against one FeatureStore; each leaves it Ready for the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+import yaml
+
+from kind_support import (
+    REPO,
+    Kubectl,
+    KubectlError,
+    condition,
+    dump_diagnostics,
+    pod_ready,
+    port_forward,
+    run_pod_to_completion,
+)
+from predictflow_devtools.waiting import eventually
+from stand_ins import FakeElastiCache, InClusterLoad, deploy_fake_elasticache, random_password
+
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(1200)]
+
+VERSION = os.environ.get("PREDICTFLOW_E2E_IMAGE_VERSION", "0.1.0")
+RUNTIME_IMAGE = f"predictflow/runtime:{VERSION}"
+REDIS_IMAGE = f"predictflow/redis:{VERSION}"
+CHART = REPO / "charts" / "predictflow-operator"
+OPERATOR_NAMESPACE = "predictflow-system"
+RELEASE = "predictflow"
+NAME = "churn"
+SERVING = f"{NAME}-serving"
+REDIS_POD = f"{NAME}-redis-0"
+REDIS_SECRET = f"{NAME}-redis-auth"
+SERVING_SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=serving"
+BACKFILL_SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=backfill"
+OWNED_SELECTOR = f"predictflow.io/featurestore={NAME}"
+FEATURES = ("tenure_months", "monthly_charges", "total_charges", "contract_type", "support_tickets_90d")
+P99_BUDGET_MS = 50.0
+SWITCH_TIMEOUT = 600
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a measurement in the test run's output, passed or not."""
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if terminal is None:
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"e2e: {line}")
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def operator(kube: Kubectl) -> Iterator[None]:
+    assert (CHART / "Chart.yaml").is_file(), f"the operator chart is missing at {CHART}"
+    helm = os.environ.get("HELM", "helm")
+    kube.run("create", "namespace", OPERATOR_NAMESPACE, check=False)
+
+    def helm_run(*args: str) -> None:
+        result = subprocess.run(
+            [helm, "--kubeconfig", kube.kubeconfig, *args], capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"helm {' '.join(args)} failed: {result.stderr}"
+
+    # helm installs crds/ only on a first install; applying them keeps a reused cluster current.
+    kube.run("apply", "--server-side", "--force-conflicts", "-f", str((CHART / "crds").resolve()))
+    helm_run("upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
+    try:
+        yield
+    finally:
+        helm_run("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "3m")
+
+
+@pytest.fixture(scope="module")
+def ns(kube: Kubectl, operator: None) -> Iterator[Kubectl]:
+    namespace = f"pf-e2e-{uuid.uuid4().hex[:6]}"
+    kube.run("create", "namespace", namespace)
+    try:
+        yield kube.in_namespace(namespace)
+    finally:
+        # While the operator still runs, so that it can release its FeatureStores' finalizers.
+        for args in (["featurestores", "--all", "-n", namespace], ["namespace", namespace]):
+            kube.run("delete", *args, "--wait=true", "--timeout=180s", timeout=200, check=False)
+
+
+@pytest.fixture(autouse=True)
+def diagnostics_on_failure(
+    request: pytest.FixtureRequest, ns: Kubectl, report: Callable[[str], None]
+) -> Iterator[None]:
+    yield
+    outcome = getattr(request.node, "report_call", None)
+    if outcome is not None and outcome.failed:
+        cache = Path(os.environ.get("PREDICTFLOW_CACHE", Path.home() / ".cache" / "predictflow"))
+        directory = cache / "kind" / "logs" / f"{request.node.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        dump_diagnostics(ns, [ns.namespace, OPERATOR_NAMESPACE], directory)
+        report(f"{request.node.name} failed; cluster state and logs in {directory}")
+
+
+@pytest.fixture(scope="module")
+def featurestore(ns: Kubectl) -> str:
+    """examples/featurestore.yaml, with Redis from the project's image (kind has no registry)."""
+    example = yaml.safe_load((REPO / "examples" / "featurestore.yaml").read_text())
+    assert example["metadata"]["name"] == NAME
+    example["metadata"]["namespace"] = ns.namespace
+    example["spec"]["onlineStore"].setdefault("redis", {})["image"] = REDIS_IMAGE
+    ns.apply(example)
+    return NAME
+
+
+@pytest.fixture(scope="module")
+def offline_features(ns: Kubectl) -> dict[int, dict[str, Any]]:
+    """The newest offline row per customer, read inside the cluster from the runtime image's
+    Parquet offline store (the same file the backfill Job materialized)."""
+    script = (
+        "import json, os, pandas as pd\n"
+        "path = os.path.join(os.environ['PREDICTFLOW_OFFLINE_PATH'], 'churn_features.parquet')\n"
+        "frame = pd.read_parquet(path).sort_values('event_timestamp').groupby('customer_id').tail(1)\n"
+        f"columns = {list(FEATURES)!r}\n"
+        "print(json.dumps({int(r.customer_id): {c: getattr(r, c) for c in columns} for r in frame.itertuples()}, default=lambda v: v.item()))\n"
+    )
+    output = run_pod_to_completion(ns, "e2e-offline-reader", RUNTIME_IMAGE, ["python", "-c", script])
+    rows = json.loads(output.strip().splitlines()[-1])
+    return {int(customer): features for customer, features in rows.items()}
+
+
+@pytest.fixture(scope="module")
+def load(ns: Kubectl) -> InClusterLoad:
+    return InClusterLoad(ns, RUNTIME_IMAGE)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def fs_status(ns: Kubectl) -> dict[str, Any]:
+    return (ns.get("featurestore", NAME) or {}).get("status") or {}
+
+
+def wait_ready_on(ns: Kubectl, store_type: str, timeout: float = SWITCH_TIMEOUT) -> dict[str, Any]:
+    """The FeatureStore is Ready, settled on `store_type`, for its current generation."""
+
+    def settled() -> dict[str, Any] | None:
+        fs = ns.get("featurestore", NAME)
+        if fs is None:
+            return None
+        status = fs.get("status") or {}
+        if (
+            status.get("observedGeneration") == fs["metadata"]["generation"]
+            and condition(fs, "Ready").get("status") == "True"
+            and status.get("phase") == "Ready"
+            and (status.get("onlineStore") or {}).get("type") == store_type
+            and not (status.get("pendingOnlineStore") or {}).get("type")
+        ):
+            return fs
+        return None
+
+    try:
+        return eventually(settled, what=f"FeatureStore {NAME} Ready on {store_type}", timeout=timeout, interval=2)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; status now: {json.dumps(fs_status(ns), indent=1)}") from None
+
+
+def serving_pods(ns: Kubectl) -> list[dict[str, Any]]:
+    return [p for p in ns.items("pods", "-l", SERVING_SELECTOR) if not p["metadata"].get("deletionTimestamp")]
+
+
+def serving_rolled_out(ns: Kubectl, store_type: str) -> list[dict[str, Any]]:
+    """Every serving pod is Ready and was made for `store_type`; the rollout is complete."""
+    deployment = ns.get("deployment", SERVING)
+    if not deployment:
+        return []
+    status = deployment.get("status") or {}
+    wanted = deployment["spec"]["replicas"]
+    pods = ns.items("pods", "-l", SERVING_SELECTOR)
+    if (
+        status.get("observedGeneration") == deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == wanted
+        and status.get("readyReplicas") == wanted
+        and len(pods) == wanted
+        and all(pod_ready(p) for p in pods)
+        and all(p["metadata"]["labels"].get("predictflow.io/store-type") == store_type for p in pods)
+    ):
+        return pods
+    return []
+
+
+def predict(base_url: str, customer_id: int) -> httpx.Response:
+    return httpx.post(f"{base_url}/predict", json={"customer_id": customer_id}, timeout=10)
+
+
+def assert_fresh_answer(response: httpx.Response, customer_id: int, offline: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    assert response.status_code == 200, f"customer {customer_id}: {response.status_code} {response.text}"
+    body = response.json()
+    assert body["customer_id"] == customer_id
+    assert body["stale"] is False, body
+    assert isinstance(body["score"], float) and 0.0 <= body["score"] <= 1.0, body
+    expected = offline[customer_id]
+    got = {name: body["features"].get(name) for name in FEATURES}
+    for name in FEATURES:
+        if isinstance(expected[name], float):
+            assert got[name] == pytest.approx(expected[name]), f"customer {customer_id} {name}: {got} != {expected}"
+        else:
+            assert got[name] == expected[name], f"customer {customer_id} {name}: {got} != {expected}"
+    return body
+
+
+def redis_cli(ns: Kubectl, *command: str, password: str | None = None) -> str:
+    """redis-cli in the in-cluster Redis pod: its own password (from its environment), or one
+    given on stdin, so no password is ever on a command line."""
+    if password is None:
+        return ns.exec(REDIS_POD, "redis-cli", *command)
+    script = 'read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec redis-cli "$@"'
+    return ns.exec(REDIS_POD, "sh", "-c", script, "redis-cli", *command, input=password + "\n")
+
+
+def backfill_jobs(ns: Kubectl) -> set[str]:
+    return {job["metadata"]["name"] for job in ns.items("jobs", "-l", BACKFILL_SELECTOR)}
+
+
+class Recorder(threading.Thread):
+    """Calls `sample` every `interval` seconds in the background and keeps (seconds, result)."""
+
+    def __init__(self, sample: Callable[[], Any], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.sample, self.interval = sample, interval
+        self.samples: list[tuple[float, Any]] = []
+        self.started_at = time.monotonic()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                result = self.sample()
+            except Exception as error:  # a sample that fails is a data point too
+                result = error
+            self.samples.append((time.monotonic() - self.started_at, result))
+            self._halt.wait(self.interval)
+
+    def stop(self) -> list[tuple[float, Any]]:
+        self._halt.set()
+        self.join(timeout=30)
+        return self.samples
+
+
+# ---------------------------------------------------------------------------------------------
+# the tests, in order
+
+
+def test_featurestore_becomes_ready(ns: Kubectl, featurestore: str, report: Callable[[str], None]) -> None:
+    started = time.monotonic()
+    ns.run("wait", "--for=condition=Ready", f"featurestore/{featurestore}", "--timeout=600s", timeout=620)
+    report(f"FeatureStore Ready {time.monotonic() - started:.0f}s after kubectl apply")
+    status = fs_status(ns)
+    assert status["phase"] == "Ready"
+    assert status["onlineStore"]["type"] == "redis"
+
+    redis = ns.json("get", "pod", REDIS_POD)
+    assert redis["status"]["phase"] == "Running" and pod_ready(redis)
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in redis["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert claims, "the Redis pod has no PersistentVolumeClaim"
+    for claim in claims:
+        assert ns.json("get", "pvc", claim)["status"]["phase"] == "Bound"
+
+    jobs = ns.items("jobs", "-l", f"app.kubernetes.io/instance={NAME}")
+    assert any((job.get("status") or {}).get("succeeded") for job in jobs), f"no succeeded materialization Job: {jobs}"
+    assert ns.get("cronjob", f"{NAME}-materialize"), "the materialization CronJob is missing"
+    assert status["lastMaterialization"]["succeeded"] is True
+    assert serving_rolled_out(ns, "redis"), "serving is not ready on the Redis store"
+
+
+def test_predict_through_the_service_returns_the_offline_features(
+    ns: Kubectl, offline_features: dict[int, dict[str, Any]], e2e_log_dir: Path
+) -> None:
+    customers = [1001, 1002, 1500, 2000]
+    with port_forward(ns, f"svc/{SERVING}", 3000, e2e_log_dir) as url:
+        for customer in customers:
+            assert_fresh_answer(predict(url, customer), customer, offline_features)
+        unknown = predict(url, 999_999)
+        assert unknown.status_code == 404, unknown.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    at: float  # seconds since the recording started
+    first_time: bool  # a customer nobody asked for before
+    customer_id: int
+    status: int
+    body: dict[str, Any]
+
+
+def test_redis_outage_follows_on_store_down_and_recovers_with_its_data(
+    ns: Kubectl, offline_features: dict[int, dict[str, Any]], e2e_log_dir: Path, report: Callable[[str], None]
+) -> None:
+    on_store_down = ns.json("get", "featurestore", NAME)["spec"]["serving"].get("onStoreDown", "stale")
+    assert on_store_down == "stale", "the example serves stale answers while the store is down"
+    seen = [1001, 1002, 1003, 1004]
+    token = uuid.uuid4().hex
+    assert redis_cli(ns, "SET", "predictflow:e2e:persistence", token).strip() == "OK"
+    keys_before = int(redis_cli(ns, "DBSIZE"))
+    jobs_before = backfill_jobs(ns)
+    (serving_pod,) = [p["metadata"]["name"] for p in serving_pods(ns)]
+
+    with port_forward(ns, f"pod/{serving_pod}", 3000, e2e_log_dir) as url:
+        before = {c: assert_fresh_answer(predict(url, c), c, offline_features)["features"] for c in seen}
+        first_timers = iter(range(1700, 1900))  # the stale cache cannot know these during the outage
+        counter = iter(range(10**9))
+
+        def ask() -> Answer:
+            n = next(counter)
+            customer = seen[n % len(seen)] if n % 3 else next(first_timers)
+            response = predict(url, customer)
+            return Answer(0.0, customer not in seen, customer, response.status_code, response.json())
+
+        readiness = Recorder(lambda: pod_ready(ns.json("get", "pod", serving_pod)), 0.25)
+        answers = Recorder(ask, 0.05)
+        readiness.start()
+        answers.start()
+        time.sleep(2)
+        deleted_at = time.monotonic() - readiness.started_at
+        ns.delete("pod", REDIS_POD, "--wait=false")
+
+        def first_time_readiness_is(state: bool, after: float) -> float | None:
+            return next((at for at, ready in readiness.samples if at > after and ready is state), None)
+
+        # Readiness fails within ~2 s (probe every 2 s, ping timeout 1 s); 15 s still catches a
+        # probe that waits on a long socket timeout or does not check Redis at all.
+        not_ready_at = eventually(
+            lambda: first_time_readiness_is(False, deleted_at), what="serving readiness to go false", timeout=15, interval=0.2
+        )
+        report(f"serving readiness went false {not_ready_at - deleted_at:.1f}s after the Redis pod was deleted")
+        ready_again_at = eventually(
+            lambda: first_time_readiness_is(True, not_ready_at), what="serving ready again by itself", timeout=300, interval=1
+        )
+        report(f"serving ready again {ready_again_at - deleted_at:.1f}s after the Redis pod was deleted")
+        time.sleep(3)
+        readiness.stop()
+        samples = answers.stop()
+        for customer in seen:
+            assert assert_fresh_answer(predict(url, customer), customer, offline_features)["features"] == before[customer]
+
+    errors = [result for _, result in samples if isinstance(result, Exception)]
+    assert not errors, f"requests failed outright: {errors[:5]}"
+    # From the deletion until readiness was seen back (readiness is observed through the API, a
+    # little late, so the outage itself lies inside this span).
+    outage = [replace(answer, at=at) for at, answer in samples if deleted_at <= at <= ready_again_at]
+    assert outage, "no request was answered while the store was down"
+    known = [a for a in outage if not a.first_time]
+    unknown = [a for a in outage if a.first_time]
+    assert all(a.status == 200 for a in known), [a for a in known if a.status != 200][:5]
+    stale = [a for a in known if a.body.get("stale")]
+    assert stale, f"no stale answer while Redis was down (onStoreDown: stale): {known[:5]}"
+    assert all(a.body["features"] == before[a.customer_id] for a in stale)
+    assert any(a.status == 503 for a in unknown), f"customers never seen must get 503 while the store is down: {unknown[:5]}"
+    assert all(a.status in (200, 503) for a in unknown)
+    report(f"during the outage: {len(stale)} stale answers, {sum(a.status == 503 for a in unknown)} 503s for unseen customers")
+
+    # The data came back from disk (AOF/RDB on the PVC), not from a new backfill.
+    assert redis_cli(ns, "GET", "predictflow:e2e:persistence").strip() == token
+    assert int(redis_cli(ns, "DBSIZE")) >= keys_before
+    assert backfill_jobs(ns) == jobs_before
+
+
+@pytest.fixture(scope="module")
+def fake_elasticache(ns: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> FakeElastiCache:
+    return deploy_fake_elasticache(ns, REDIS_IMAGE, tmp_path_factory.mktemp("fake-elasticache"))
+
+
+def test_one_field_switch_under_traffic_to_elasticache_and_back(
+    ns: Kubectl,
+    fake_elasticache: FakeElastiCache,
+    load: InClusterLoad,
+    report: Callable[[str], None],
+) -> None:
+    redis_claims = [c["metadata"]["name"] for c in ns.items("pvc") if c["metadata"]["name"].startswith(f"data-{NAME}-redis-")]
+    assert redis_claims
+    traffic = load.start("e2e-traffic", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
+    try:
+        time.sleep(5)
+        switch_and_check(ns, fake_elasticache, redis_claims, report)
+        time.sleep(5)
+    finally:
+        load.stop(traffic)
+        result = load.result(traffic)
+        report(
+            f"traffic during the switches: {result['requests']} requests in {result['seconds']}s, "
+            f"{result['failed']} failed, {result['null_features']} with null features, {result['stale']} stale"
+            + (f"; {summarize(result['problem_kinds'])}" if result["problem_kinds"] else "")
+        )
+    assert result["requests"] >= 200, result
+    assert result["failed"] == 0, result["problems"][:10]
+    assert result["null_features"] == 0, result["problems"][:10]
+    assert result["stale"] == 0, result["problems"][:10]
+
+
+def summarize(kinds: dict[str, dict[str, Any]]) -> str:
+    """One line per kind of problem: 'status 404 x352 (31.2s-36.0s after start): {...}'."""
+    return "; ".join(
+        f"{kind} x{found['count']} ({found['first']}s-{found['last']}s): {json.dumps(found['example'])[:160]}"
+        for kind, found in kinds.items()
+    )
+
+
+def switch_and_check(
+    ns: Kubectl, fake_elasticache: FakeElastiCache, redis_claims: list[str], report: Callable[[str], None]
+) -> None:
+    started = time.monotonic()
+    ns.patch_merge("featurestore", NAME, {"spec": {"onlineStore": fake_elasticache.spec()}})
+    status = wait_ready_on(ns, "elasticache")["status"]
+    report(f"switch redis -> elasticache settled in {time.monotonic() - started:.0f}s")
+    assert status["onlineStore"]["endpoint"] == fake_elasticache.endpoint
+    eventually(lambda: serving_rolled_out(ns, "elasticache"), what="serving on the new store", timeout=300, interval=2)
+    # The new store was filled before serving moved (a backfill into it), and the old one retired.
+    assert int(fake_elasticache.redis_cli(ns, "DBSIZE")) >= 1000, "the ElastiCache stand-in was not filled"
+    eventually(
+        lambda: not ns.get("statefulset", f"{NAME}-redis")
+        and not ns.get("secret", REDIS_SECRET)
+        and not any(ns.get("pvc", claim) for claim in redis_claims),
+        what="the in-cluster Redis (StatefulSet, Secret, volumes) retired",
+        timeout=300,
+        interval=2,
+    )
+    time.sleep(5)
+
+    started = time.monotonic()
+    ns.patch_merge("featurestore", NAME, {"spec": {"onlineStore": {"type": "redis"}}})
+    wait_ready_on(ns, "redis")
+    report(f"switch elasticache -> redis settled in {time.monotonic() - started:.0f}s")
+    pods = eventually(lambda: serving_rolled_out(ns, "redis"), what="serving back on Redis", timeout=300, interval=2)
+    eventually(lambda: not fs_status(ns).get("retiringOnlineStores"), what="the old store retired", timeout=300, interval=2)
+    for pod in pods:
+        assert fake_elasticache.auth_secret not in json.dumps(pod["spec"]), "serving still wired to the old store"
+    assert int(redis_cli(ns, "DBSIZE")) >= 1000, "serving moved back to a Redis that was never filled"
+
+
+def test_predict_latency_through_the_service_within_budget(load: InClusterLoad, report: Callable[[str], None]) -> None:
+    name = load.start("e2e-latency", "latency", f"http://{SERVING}:3000", "--customers", "1001-2000", "--requests", "1000")
+    result = load.result(name)
+    report(
+        f"predict latency through the Service ({result['requests']} requests, keep-alive): "
+        f"p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
+    assert result["failed"] == 0, f"{result['failed']} of {result['requests']} requests failed: {result['failures'][:5]}"
+    assert result["p99_ms"] < P99_BUDGET_MS, (
+        f"LATENCY BUDGET BLOWN: predict p99 {result['p99_ms']} ms through the Service exceeds the design's "
+        f"{P99_BUDGET_MS:.0f} ms end-to-end budget (p50 {result['p50_ms']} ms, max {result['max_ms']} ms)"
+    )
+
+
+def test_secret_rotation_rolls_the_pods_that_use_it(
+    ns: Kubectl, offline_features: dict[int, dict[str, Any]], e2e_log_dir: Path, report: Callable[[str], None]
+) -> None:
+    redis_uid = ns.json("get", "pod", REDIS_POD)["metadata"]["uid"]
+    serving_uids = {p["metadata"]["uid"] for p in serving_pods(ns)}
+    new_password = random_password(40)
+    started = time.monotonic()
+    patch = json.dumps({"stringData": {"password": new_password}})
+    ns.run("patch", "secret", REDIS_SECRET, "--type", "merge", "--patch-file", "/dev/stdin", input=patch)
+
+    def rolled() -> bool:
+        redis = ns.get("pod", REDIS_POD)
+        pods = serving_rolled_out(ns, "redis")
+        return bool(
+            redis
+            and redis["metadata"]["uid"] != redis_uid
+            and pod_ready(redis)
+            and pods
+            and not serving_uids & {p["metadata"]["uid"] for p in pods}
+        )
+
+    eventually(rolled, what="Redis and serving pods replaced after the Secret changed", timeout=600, interval=2)
+    report(f"Secret rotation rolled Redis and serving in {time.monotonic() - started:.0f}s")
+    wait_ready_on(ns, "redis", timeout=300)
+    assert redis_cli(ns, "PING", password=new_password).strip() == "PONG"
+    with port_forward(ns, f"svc/{SERVING}", 3000, e2e_log_dir) as url:
+        for customer in (1001, 1999):
+            assert_fresh_answer(predict(url, customer), customer, offline_features)
+
+
+def test_deleting_the_featurestore_removes_everything_it_made(ns: Kubectl) -> None:
+    kinds = "statefulsets,deployments,services,configmaps,secrets,cronjobs,jobs,pods,poddisruptionbudgets,persistentvolumeclaims"
+    made = ns.items(kinds, "-l", OWNED_SELECTOR)
+    assert made, "nothing carries the FeatureStore's label"
+    claims = [c["metadata"]["name"] for c in ns.items("pvc") if c["metadata"]["name"].startswith(f"data-{NAME}-redis-")]
+    assert claims
+
+    ns.run("delete", "featurestore", NAME, "--wait=true", "--timeout=300s", timeout=320)
+
+    def gone() -> bool:
+        left = ns.items(kinds, "-l", OWNED_SELECTOR)
+        left += [c for c in ns.items("pvc") if c["metadata"]["name"] in claims]
+        return not left
+
+    try:
+        eventually(gone, what="every object the FeatureStore made to be deleted", timeout=300, interval=2)
+    except AssertionError:
+        left = [f"{o['kind']}/{o['metadata']['name']}" for o in ns.items(kinds, "-l", OWNED_SELECTOR)]
+        raise AssertionError(f"left behind after deleting the FeatureStore: {left}") from None
+    with pytest.raises(KubectlError):
+        ns.run("get", "featurestore", NAME)
