@@ -67,8 +67,9 @@ run: deps ## run the operator locally against $$KUBECONFIG
 	@$(VENV)/bin/python -m predictflow_operator --verbose
 
 .PHONY: test
-test: deps tools ## every test tier: unit, controlplane, dataplane, kind
+test: deps tools ## every test tier: unit, controlplane, dataplane, then kind (make e2e)
 	@PATH=$(BIN):$$PATH $(VENV)/bin/python -m pytest -m "unit or controlplane or dataplane" $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory e2e PYTEST_ARGS=
 
 .PHONY: test-unit
 test-unit: deps tools
@@ -91,5 +92,9 @@ kind-down: ## delete the kind cluster
 	@e2e/kind/cluster.sh down
 
 .PHONY: demo
-demo: cluster-up ## the main job: a FeatureStore on the local control plane, features materialized, a prediction
+demo: deps ## the main job: a kind cluster, helm install, the sample FeatureStore Ready, a prediction
+	@e2e/kind/demo.sh
+
+.PHONY: demo-local
+demo-local: cluster-up ## without Docker: the FeatureStore on the loopback control plane, plus the data plane as local processes
 	@PATH=$(BIN):$$PATH KUBECONFIG=$(CLUSTER_STATE)/kubeconfig $(VENV)/bin/python -m predictflow_devtools.demo
