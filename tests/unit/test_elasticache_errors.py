@@ -33,6 +33,13 @@ class MemoryKube:
         return self.objects.get((kind, name))
 
 
+@pytest.fixture(autouse=True)
+def fresh_state(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    elasticache._memo.clear()
+
+
 def context(events):
     aws = ElastiCache("us-east-1")
     spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small"}}})
@@ -41,10 +48,7 @@ def context(events):
     return ctx, Stubber(aws._client)
 
 
-def test_an_aws_error_surfaces_with_awss_message_and_backs_off(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    elasticache._memo.clear()
+def test_an_aws_error_surfaces_with_awss_message_and_backs_off():
     events = []
     ctx, stub = context(events)
     stub.add_client_error("describe_replication_groups", "ReplicationGroupNotFoundFault", "not found", 404)
@@ -64,10 +68,7 @@ def test_an_aws_error_surfaces_with_awss_message_and_backs_off(monkeypatch):
     assert list(ctx.kube.objects) == [("Secret", "churn-elasticache-auth")]
 
 
-def test_access_denied_is_reported_the_same_way(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    elasticache._memo.clear()
+def test_access_denied_is_reported_the_same_way():
     events = []
     ctx, stub = context(events)
     stub.add_client_error(
