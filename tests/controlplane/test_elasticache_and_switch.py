@@ -162,6 +162,23 @@ def test_a_failed_backfill_keeps_serving_on_the_old_store_and_reverting_cancels(
     kube.get(StatefulSet, "churn-redis", namespace=namespace)
 
 
+def test_a_new_store_that_never_becomes_available_keeps_serving_on_the_old_one(kube, namespace, operator):
+    bring_redis_to_ready(kube, namespace, {"project": "churn"})
+    patch_spec(kube, namespace, {"onlineStore": existing_elasticache()})  # its auth Secret does not exist
+
+    store = eventually(lambda: (c := condition(kube, namespace, "OnlineStoreReady")).get("message", "").find("not ready") > 0 and c, what="the pending store's problem")
+    assert "Secret churn-ec with key token" in store["message"] and store["status"] == "True"
+    current = status(kube, namespace)
+    assert current["phase"] == "Degraded" and current["onlineStore"]["type"] == "redis"
+    assert current["pendingOnlineStore"]["type"] == "elasticache"
+    assert not [j for j in backfill_jobs(kube, namespace) if j.metadata.labels[STORE_TYPE] == "elasticache"]
+    assert serving_store(kube, namespace) == "redis"
+
+    kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace}, "stringData": {"token": "now-it-exists-123"}}))
+    new_backfill(kube, namespace, "elasticache")
+    eventually(lambda: status(kube, namespace).get("phase") == "Switching", what="the switch to proceed")
+
+
 def test_switching_back_and_forth_and_editing_mid_switch_converge_to_the_latest_spec(kube, namespace, operator, ec_secret):
     bring_redis_to_ready(kube, namespace, {"project": "churn"})
     patch_spec(kube, namespace, {"onlineStore": existing_elasticache("first.example:6379")})

@@ -31,6 +31,8 @@ from .materialization import JobState
 from .store import StoreState
 
 _EARLY_PHASES = ("", "Pending", "Provisioning", "Materializing")
+# Store states that will not resolve by waiting: they need the user (or AWS) to change something.
+_STORE_ERRORS = ("AwsError", "AuthSecretMissing", "CASecretMissing")
 
 
 async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -81,6 +83,10 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> d
             await _collect_configs(ctx, keep=[active_target] + ([desired.target] if desired.target else []))
 
     store_check = _store_check(active_state or desired)
+    if switching and active_state is not None and not desired.ready:
+        store_check = Check(
+            store_check.ok, store_check.reason, f"{store_check.message}; the new {desired.type} store is not ready: {desired.message}"
+        )
     materialized, last = await _materialized(ctx, active, backfill)
     checks = {
         ONLINE_STORE_READY: store_check,
@@ -142,11 +148,11 @@ def _phase(
 ) -> str:
     failed = backfill is not None and backfill.phase == "Failed"
     if active is None:
-        if failed or desired.reason == "AwsError":
+        if failed or desired.reason in _STORE_ERRORS:
             return "Failed"
         return "Materializing" if backfill is not None else "Provisioning"
     if active.type != desired.type or (desired.target is not None and desired.target.endpoint != active.endpoint):
-        return "Degraded" if failed or desired.reason == "AwsError" else "Switching"
+        return "Degraded" if failed or desired.reason in _STORE_ERRORS else "Switching"
     if ready.ok:
         return "Switching" if retiring else "Ready"
     return "Provisioning" if previous in _EARLY_PHASES else "Degraded"
