@@ -77,3 +77,21 @@ def test_access_denied_is_reported_the_same_way():
     with stub:
         state = asyncio.run(elasticache.ensure(ctx))
     assert state.reason == "AwsError" and "not authorized to perform: elasticache:DescribeReplicationGroups" in state.message
+
+
+def test_a_replica_change_on_an_available_group_is_applied_with_a_modify_call():
+    events = []
+    ctx, stub = context(events)
+    ctx.spec.online_store.elasticache.replicas = 3
+    group_id = "pf-ml-churn-abc123"
+    available = {
+        "ReplicationGroupId": group_id, "Status": "available", "CacheNodeType": "cache.t4g.small",
+        "MemberClusters": [f"{group_id}-001", f"{group_id}-002"],
+        "NodeGroups": [{"PrimaryEndpoint": {"Address": "master.example", "Port": 6379}}],
+    }
+    stub.add_response("increase_replica_count", {"ReplicationGroup": {"ReplicationGroupId": group_id}},
+                      {"ReplicationGroupId": group_id, "NewReplicaCount": 3, "ApplyImmediately": True})
+    with stub:
+        asyncio.run(elasticache._converge_size(ctx, ctx.aws, available))
+        stub.assert_no_pending_responses()
+    assert events == [("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from 1 to 3")]
