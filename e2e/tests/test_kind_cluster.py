@@ -88,10 +88,15 @@ def test_pod_reaches_a_service_by_its_dns_name(smoke: Kubectl) -> None:
     smoke.run("rollout", "status", "deployment/web", "--timeout=180s", timeout=200)
     cluster_ip = smoke.json("get", "service", "web")["spec"]["clusterIP"]
     fqdn = f"web.{smoke.namespace}.svc.cluster.local"
+    # kube-proxy programs a new Service within a sync period of the endpoint turning ready: retry briefly.
     client = (
-        "import socket, urllib.request\n"
+        "import socket, time, urllib.request\n"
         f"print('resolved', socket.gethostbyname('{fqdn}'))\n"
-        "print('body', urllib.request.urlopen('http://web/', timeout=10).read().decode().strip())\n"
+        "for attempt in range(30):\n"
+        "    try:\n"
+        "        print('body', urllib.request.urlopen('http://web/', timeout=10).read().decode().strip()); break\n"
+        "    except OSError as error:\n"
+        "        print('retrying after', error); time.sleep(1)\n"
     )
     output = run_pod_to_completion(smoke, "client", SMOKE_IMAGE, ["python3", "-c", client])
     assert f"resolved {cluster_ip}" in output
