@@ -7,7 +7,6 @@ the same store, and every value, type and event timestamp must match.
 from __future__ import annotations
 
 import asyncio
-import math
 import socket
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from feast.value_type import ValueType
 from predictflow_serving.lookup import AsyncFeatureLookup, FeatureLookup
 from predictflow_serving.plan import plan_for_store
 from predictflow_serving.store_client import Timeouts, async_client, ping_fresh, sync_client
+from predictflow_devtools.values import same
 
 pytestmark = pytest.mark.dataplane
 
@@ -140,14 +140,6 @@ def populate(store: FeatureStore) -> None:
         pd.DataFrame({"shop_code": ["bern", "bern"], "region_id": [1, 2], "event_timestamp": [NOW] * 2,
                       "price": [9.5, 11.0]}),
     )
-
-
-def same(ours, theirs) -> bool:
-    if isinstance(theirs, float) and math.isnan(theirs):
-        return isinstance(ours, float) and math.isnan(ours)
-    if isinstance(theirs, list):
-        return isinstance(ours, list) and len(ours) == len(theirs) and all(map(same, ours, theirs))
-    return type(ours) is type(theirs) and ours == theirs
 
 
 def assert_same_as_feast(store, rows, references, ours, full_feature_names=False) -> dict:

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from predictflow_serving.plan import build_plan
 from predictflow_serving.wire import decode_event_timestamp, decoder_for
+from predictflow_devtools.values import same
 
 pytestmark = pytest.mark.unit
 
@@ -40,14 +41,6 @@ SAMPLES: dict[ValueType, list] = {
     ValueType.BYTES_LIST: [[b"a", b""]],
     ValueType.UNIX_TIMESTAMP_LIST: [[NOW, NOW - timedelta(days=1)]],
 }
-
-
-def same(ours, theirs) -> bool:
-    if isinstance(theirs, float) and math.isnan(theirs):
-        return isinstance(ours, float) and math.isnan(ours)
-    if isinstance(theirs, list):
-        return isinstance(ours, list) and len(ours) == len(theirs) and all(map(same, ours, theirs))
-    return type(ours) is type(theirs) and ours == theirs
 
 
 def feast_reads(data: bytes | None, value_type: ValueType):

@@ -38,6 +38,10 @@ def secret_name(owner: Owner) -> str:
     return f"{owner.name}-redis-auth"
 
 
+def config_map_name(owner: Owner) -> str:
+    return f"{owner.name}-redis-config"
+
+
 def headless_name(owner: Owner) -> str:
     return f"{owner.name}-redis-headless"
 
@@ -86,7 +90,7 @@ def config_map(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(owner, f"{name(owner)}-config", COMPONENT, **_STORE),
+        "metadata": metadata(owner, config_map_name(owner), COMPONENT, **_STORE),
         "data": {"primary.conf": redis_conf(redis, "primary"), "replica.conf": redis_conf(redis, "replica")},
     }
 

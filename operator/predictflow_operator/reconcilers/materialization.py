@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..builders import materialization as builder
-from ..builders.common import COMPONENT_LABEL, Owner
+from ..builders.common import COMPONENT_LABEL, STORE_TYPE_LABEL, Owner
 from ..builders.store import StoreTarget
 from .context import ReconcileContext
 
@@ -69,7 +69,7 @@ async def forget_backfills(ctx: ReconcileContext, store_type: str) -> None:
     """A retired store's backfills describe data that is gone: a store re-created later with the
     same endpoint must be backfilled again, not matched to the old Job."""
     for job in await _jobs(ctx, builder.BACKFILL_COMPONENT):
-        if (job["metadata"].get("labels") or {}).get("predictflow.io/store-type") == store_type:
+        if (job["metadata"].get("labels") or {}).get(STORE_TYPE_LABEL) == store_type:
             await ctx.kube.delete(*_JOB, job["metadata"]["name"], ctx.owner.namespace)
 
 
@@ -83,7 +83,7 @@ async def last_finished(ctx: ReconcileContext, store_type: str) -> JobState | No
     finished = []
     for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT):
         for job in await _jobs(ctx, component):
-            if (job["metadata"].get("labels") or {}).get("predictflow.io/store-type") != store_type:
+            if (job["metadata"].get("labels") or {}).get(STORE_TYPE_LABEL) != store_type:
                 continue
             state = job_state(job, job["metadata"]["name"])
             if state.phase in ("Succeeded", "Failed"):

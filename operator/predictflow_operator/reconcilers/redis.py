@@ -50,7 +50,7 @@ async def retire(ctx: ReconcileContext) -> bool:
     deleted = await ctx.kube.delete(*_STATEFULSET, redis_builder.name(owner), owner.namespace)
     for service in redis_builder.services(owner):
         await ctx.kube.delete("v1", "Service", service["metadata"]["name"], owner.namespace)
-    await ctx.kube.delete("v1", "ConfigMap", f"{redis_builder.name(owner)}-config", owner.namespace)
+    await ctx.kube.delete("v1", "ConfigMap", redis_builder.config_map_name(owner), owner.namespace)
     await ctx.kube.delete("v1", "Secret", redis_builder.secret_name(owner), owner.namespace)
     if deleted:
         ctx.emit("Normal", "StoreRetired", f"Retired the in-cluster Redis {redis_builder.name(owner)} and its volumes")
