@@ -1,12 +1,16 @@
 """The control-plane tier is real: API server validation, server-side apply, controllers, GC."""
 
+import os
+
 import pytest
 from lightkube import ApiError
 from lightkube.codecs import from_dict
 from lightkube.resources.apps_v1 import ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap
 
+from predictflow_devtools.controlplane import ControlPlane
 from predictflow_devtools.featurestores import absent
+from predictflow_devtools.pytest_plugin import binaries_dir
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.clients.kube import FeatureStoreResource
 
@@ -70,3 +74,25 @@ def test_an_object_violating_the_crd_schema_is_rejected_with_the_api_servers_mes
     with pytest.raises(ApiError) as missing:
         kube.get(FeatureStoreResource, "bad", namespace=namespace)
     assert missing.value.status.code == 404
+
+
+def test_stopping_a_control_plane_leaves_no_process_behind(tmp_path):
+    """What `make cluster-down` does: every process the start spawned is gone afterwards."""
+    plane = ControlPlane(binaries_dir(), tmp_path / "plane", tie_to_parent=False)
+    plane.start()
+    pids = [int(line) for line in plane.pids_file.read_text().split()]
+    assert len(pids) == 3
+    ControlPlane(binaries_dir(), tmp_path / "plane").stop()  # a new instance, as cluster-down is a new process
+
+    def gone(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if it was our child
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+    assert all(gone(pid) for pid in pids)
