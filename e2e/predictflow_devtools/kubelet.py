@@ -6,6 +6,7 @@ availability, Job completion)."""
 from __future__ import annotations
 
 import datetime
+import json
 
 from lightkube import Client
 from lightkube.resources.batch_v1 import Job
@@ -42,7 +43,11 @@ def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str]) -> int
     return len(pods)
 
 
-def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool = True) -> int:
+# What a materialization pod writes to its termination log (predictflow_runtime.materialize).
+FULL_REPORT = {"rows": 1000, "sourceRows": 1000}
+
+
+def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool = True, report: dict | None = FULL_REPORT) -> int:
     # by the Job's uid: a re-created Job of the same name must not be confused with pods of the old one
     uid = kube.get(Job, job_name, namespace=namespace).metadata.uid
     pods = list(kube.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/controller-uid": uid}))
@@ -52,7 +57,10 @@ def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool
             "phase": "Succeeded" if succeeded else "Failed",
             "startTime": _now(),
             "containerStatuses": _containers(
-                pod, state={"terminated": {"exitCode": exit_code, "reason": "Completed" if succeeded else "Error", "finishedAt": _now()}}
+                pod, state={"terminated": {
+                    "exitCode": exit_code, "reason": "Completed" if succeeded else "Error", "finishedAt": _now(),
+                    **({"message": json.dumps(report)} if report is not None else {}),
+                }}
             ),
         }
         kube.patch(Pod.Status, pod.metadata.name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE)

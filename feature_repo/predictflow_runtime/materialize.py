@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import logging
 import re
 import sys
@@ -43,6 +45,8 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+# Kubernetes keeps what a container writes here in its terminated state, where the operator reads it.
+REPORT_PATH_ENV = "PREDICTFLOW_REPORT_PATH"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,44 @@ class RunReport:
     @property
     def succeeded(self) -> bool:
         return not self.failures
+
+
+def source_rows(view: Any) -> int | None:
+    """Rows the view's offline source holds (all time), from Parquet metadata; None when not countable."""
+    path = getattr(getattr(view, "batch_source", None), "path", None)
+    if not path:
+        return None
+    try:
+        import pyarrow.dataset as ds
+
+        return int(ds.dataset(path, format="parquet").count_rows())
+    except Exception as error:  # an unreadable source is reported by the materialization itself
+        log.debug("%s: cannot count the offline rows of %s: %s", view.name, path, error)
+        return None
+
+
+def report_json(report: RunReport, sources: dict[str, int | None]) -> str:
+    """What the operator checks before it trusts a backfill: rows written and rows the source holds."""
+    counted = [n for n in sources.values() if n is not None]
+    return json.dumps(
+        {
+            "rows": report.rows,
+            "sourceRows": sum(counted) if counted else None,
+            "views": {r.feature_view: {"rows": r.rows, "sourceRows": sources.get(r.feature_view)} for r in report.results},
+            "failures": sorted(report.failures),
+            "watermark": format_watermark(report.watermark),
+        },
+        sort_keys=True,
+    )
+
+
+def write_report(text: str, path: str | None) -> None:
+    if not path:
+        return
+    try:
+        Path(path).write_text(text)
+    except OSError as error:
+        log.warning("cannot write the run report to %s: %s", path, error)
 
 
 @dataclass
@@ -221,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_store(args.config, args.repo)
         client = online_store_client(store)
         report = run(store, client, full=args.full, feature_views=args.feature_views)
+        sources = {view.name: source_rows(view) for view in online_feature_views(store, args.feature_views)}
+        write_report(report_json(report, sources), os.environ.get(REPORT_PATH_ENV))
     except (StoreConfigError, FeastConfigError) as error:
         log.error("configuration error: %s", error)
         return EXIT_CONFIG

@@ -56,3 +56,49 @@ def ready_check(store: Check, materialized: Check, serving: Check) -> Check:
         return Check(True, "AllReady", "The online store is up, materialized, and serving is available.")
     name, first = failing[0]
     return Check(False, first.reason, f"{name}: {first.message}")
+
+
+# Phases before anything has served: a failing check there is still "Provisioning", not "Degraded".
+EARLY_PHASES = ("", "Pending", "Provisioning", "Materializing")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Something the operator could not do this pass, with the API's own words."""
+
+    condition: str  # the condition it lands in
+    reason: str
+    message: str
+
+
+def phase(previous: str, serving: bool, switching: bool, failed: bool, preparing: str, ready: bool, settling: bool) -> str:
+    """serving: a store serves traffic; switching: another is being prepared; failed: something needs a
+    person; preparing: the state of the store being prepared; settling: an old store is still retiring."""
+    if not serving:
+        if failed:
+            return "Failed"
+        return "Materializing" if preparing in ("Backfilling", "Verifying") else "Provisioning"
+    if failed:
+        return "Degraded"
+    if switching:
+        return "Switching"
+    if ready:
+        return "Switching" if settling else "Ready"
+    return "Provisioning" if previous in EARLY_PHASES else "Degraded"
+
+
+def with_failures(checks: dict[str, Check], failures: list[Failure]) -> dict[str, Check]:
+    """Every failure turns its condition False, first failure's reason, all messages."""
+    out = dict(checks)
+    for kind in (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY):
+        mine = [f for f in failures if f.condition == kind]
+        if mine:
+            out[kind] = Check(False, mine[0].reason, "; ".join(f.message for f in mine))
+    out[READY] = ready_check(out[ONLINE_STORE_READY], out[MATERIALIZED], out[SERVING_READY])
+    return out
+
+
+def changed_conditions(before: list[dict], after: list[dict]) -> list[dict]:
+    """Conditions whose status or reason changed: one event each, never one per retry."""
+    old = {c.get("type"): (c.get("status"), c.get("reason")) for c in before}
+    return [c for c in after if old.get(c["type"], (None, None)) != (c["status"], c["reason"]) and (c["type"] in old or c["type"] == READY)]

@@ -114,7 +114,9 @@ def test_no_cutover_before_the_backfill_succeeds_then_cutover_and_retire(kube, n
     job = new_backfill(kube, namespace, "elasticache")
     during = eventually(lambda: (s := status(kube, namespace)).get("phase") == "Switching" and s, what="phase Switching")
     assert during["onlineStore"]["type"] == "redis"
-    assert during["pendingOnlineStore"] == {"type": "elasticache", "endpoint": "master.churn.example:6379", "generation": 2}
+    pending = during["pendingOnlineStore"]
+    assert (pending["type"], pending["mode"], pending["endpoint"], pending["generation"]) == ("elasticache", "existing", "master.churn.example:6379", 2)
+    assert pending["state"] == "Backfilling" and pending["backfillJob"] == job.metadata.name
     assert serving_store(kube, namespace) == "redis"
     assert kube.get(CronJob, "churn-materialize", namespace=namespace).metadata.labels[STORE_TYPE] == "redis"
     assert job.spec.template.spec.containers[0].command[-1] == "--full"

@@ -69,7 +69,7 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
 
     phase = eventually(lambda: status(kube, namespace).get("phase"), what="a status phase")
     assert phase == "Provisioning"
-    assert condition(kube, namespace, "OnlineStoreReady")["reason"] == "RedisStarting"
+    eventually(lambda: condition(kube, namespace, "OnlineStoreReady")["reason"] == "RedisStarting", what="the StatefulSet observed")
     assert {c["type"] for c in status(kube, namespace)["conditions"]} == {"OnlineStoreReady", "Materialized", "ServingReady", "Ready"}
 
 
@@ -78,7 +78,9 @@ def test_backfill_then_serving_then_ready_and_kubectl_wait_works(kube, namespace
     job = bring_to_ready(kube, namespace)
     final = status(kube, namespace)
     assert final["phase"] == "Ready"
-    assert final["onlineStore"] == {"type": "redis", "endpoint": f"churn-redis.{namespace}.svc:6379", "generation": 1}
+    served = final["onlineStore"]
+    assert (served["type"], served["name"], served["endpoint"], served["generation"]) == ("redis", "churn-redis", f"churn-redis.{namespace}.svc:6379", 1)
+    assert served["authSecretRef"] == {"name": "churn-redis-auth", "key": "password"} and served["deletionPolicy"] == "Delete"
     assert final["lastMaterialization"]["job"] == job and final["lastMaterialization"]["succeeded"] is True
     assert "pendingOnlineStore" not in final
     kube.get(CronJob, "churn-materialize", namespace=namespace)

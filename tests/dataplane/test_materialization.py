@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import redis
 from feast import FeatureStore
@@ -248,8 +249,9 @@ def test_cli_materializes_publishes_freshness_and_keeps_the_password_out_of_logs
     pubsub = client.pubsub()
     pubsub.subscribe(freshness_channel(setup.project))
     assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+    report_path = tmp_path / "termination-log"
     try:
-        job = run_cli(setup, tmp_path, "--verbose")
+        job = run_cli(setup, tmp_path, "--verbose", PREDICTFLOW_REPORT_PATH=str(report_path))
         output = job.stdout + job.stderr
         assert job.returncode == 0, output
         assert f"{VIEW}: full backfill done: {CUSTOMERS} rows written" in output
@@ -259,6 +261,11 @@ def test_cli_materializes_publishes_freshness_and_keeps_the_password_out_of_logs
     finally:
         pubsub.close()
     watermark = client.get(marker_key(setup.project, VIEW)).decode()
+    # what the operator reads from the pod's termination message before it trusts the backfill
+    report = json.loads(report_path.read_text())
+    held = pq.read_metadata(setup.offline / "churn_features.parquet").num_rows  # every history row, not one per customer
+    assert (report["rows"], report["sourceRows"], report["failures"]) == (CUSTOMERS, held, [])
+    assert report["views"] == {VIEW: {"rows": CUSTOMERS, "sourceRows": held}}
     assert message["project"] == setup.project
     assert message["feature_views"] == [VIEW]
     assert message["rows"] == CUSTOMERS

@@ -8,7 +8,8 @@ import yaml
 
 from predictflow_operator.api.models import parse_spec
 from predictflow_operator.builders import elasticache, feast_config, materialization, redis, serving
-from predictflow_operator.builders.common import Owner
+from predictflow_operator.builders.common import MAX_CHILD_NAME, Owner, child_name
+from predictflow_operator.builders.store import target_of
 
 pytestmark = pytest.mark.unit
 GOLDEN = Path(__file__).parent / "golden"
@@ -35,12 +36,12 @@ SPECS = {
 def render(case: str) -> list[dict]:
     spec = parse_spec(SPECS[case])
     if spec.online_store.type == "redis":
-        store = redis.target(OWNER)
+        store = target_of(redis.record(OWNER))
         docs = [redis.password_secret(OWNER, "not-a-real-password"), redis.config_map(OWNER, spec), *redis.services(OWNER), redis.stateful_set(OWNER, spec, "secret-checksum", "redis:7-alpine")]
     else:
-        store = elasticache.existing_target(spec.online_store.elasticache)
+        store = target_of(elasticache.existing_record(spec.online_store.elasticache))
         docs = []
-    identity = materialization.backfill_identity(spec, store, RUNTIME)
+    identity = materialization.backfill_identity(spec, store, RUNTIME, 1)
     docs += [
         feast_config.config_map(OWNER, spec, store),
         materialization.backfill_job(OWNER, spec, store, RUNTIME, identity),
@@ -101,13 +102,13 @@ def test_every_pod_runs_restricted(case):
 
 def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
     spec = parse_spec(SPECS["elasticache-existing"])
-    rendered = feast_config.feature_store_yaml(spec, elasticache.existing_target(spec.online_store.elasticache))
+    rendered = feast_config.feature_store_yaml(spec, target_of(elasticache.existing_record(spec.online_store.elasticache)))
     assert rendered["online_store"] == {
         "type": "redis",
         "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD}",
     }
     assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
-    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), redis.target(OWNER))
+    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER)))
     assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
     assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD}"
 
@@ -132,14 +133,43 @@ def test_a_secret_change_changes_the_redis_pod_template():
     assert one != two
 
 
-def test_backfill_identity_follows_the_store_and_the_repo_not_the_schedule():
+def test_backfill_identity_follows_the_store_the_repo_and_the_stores_generation_not_the_schedule():
     spec = parse_spec(SPECS["redis-default"])
-    store = redis.target(OWNER)
-    base = materialization.backfill_identity(spec, store, RUNTIME)
+    store = target_of(redis.record(OWNER))
+    base = materialization.backfill_identity(spec, store, RUNTIME, 1)
     rescheduled = parse_spec({**SPECS["redis-default"], "materialization": {"schedule": "@daily"}})
-    assert materialization.backfill_identity(rescheduled, store, RUNTIME) == base
+    assert materialization.backfill_identity(rescheduled, store, RUNTIME, 1) == base
     moved = parse_spec({**SPECS["redis-default"], "offlineStore": {"path": "s3://elsewhere"}})
-    assert materialization.backfill_identity(moved, store, RUNTIME) != base
+    assert materialization.backfill_identity(moved, store, RUNTIME, 1) != base
+    # the same store re-created at a later generation is backfilled again
+    assert materialization.backfill_identity(spec, store, RUNTIME, 4) != base
+
+
+LONGEST = Owner("f" * 63, "ml", "uid")
+
+
+def test_every_child_name_and_label_fits_for_the_longest_valid_name():
+    spec = parse_spec(SPECS["redis-replicas"])
+    store = target_of(redis.record(LONGEST))
+    docs = [
+        redis.password_secret(LONGEST, "p"), redis.config_map(LONGEST, spec), *redis.services(LONGEST),
+        redis.stateful_set(LONGEST, spec, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
+        materialization.backfill_job(LONGEST, spec, store, RUNTIME, "0123456789"),
+        materialization.cron_job(LONGEST, spec, store, RUNTIME, "c"), serving.deployment(LONGEST, spec, store, SERVING, "c"),
+        serving.service(LONGEST), elasticache.auth_secret(LONGEST, "t"),
+    ]
+    names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
+    assert len(set(names)) == len(names)
+    for doc in docs:
+        assert len(doc["metadata"]["name"]) <= MAX_CHILD_NAME, doc["metadata"]["name"]
+        for value in doc["metadata"]["labels"].values():
+            assert len(value) <= 63, value
+
+
+def test_short_names_stay_readable_and_long_ones_stay_distinct():
+    assert child_name(OWNER, "redis") == "churn-redis"
+    a, b = child_name(Owner("x" * 60 + "a", "ml", ""), "redis"), child_name(Owner("x" * 60 + "b", "ml", ""), "redis")
+    assert a != b and a.endswith("-redis") and len(a) == MAX_CHILD_NAME
 
 
 @pytest.mark.parametrize("namespace,name", [("ml", "churn"), ("a" * 60, "b" * 60), ("Team-X", "fs--1")])

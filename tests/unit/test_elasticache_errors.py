@@ -10,9 +10,10 @@ from botocore.stub import Stubber
 
 from predictflow_operator.api.models import parse_spec
 from predictflow_operator.builders.common import Owner
-from predictflow_operator.clients.aws import ElastiCache
+from predictflow_operator.builders.store import store_key
+from predictflow_operator.clients.aws import AwsError, ElastiCache
 from predictflow_operator.reconcilers import elasticache
-from predictflow_operator.reconcilers.context import ReconcileContext
+from predictflow_operator.reconcilers.context import OperatorMemo, ReconcileContext
 from predictflow_operator.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -34,38 +35,65 @@ class MemoryKube:
 
 
 @pytest.fixture(autouse=True)
-def fresh_state(monkeypatch):
+def aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    elasticache._memo.clear()
 
 
-def context(events):
-    aws = ElastiCache("us-east-1")
-    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small"}}})
+def context(events, **cache):
+    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small", **cache}}})
     settings = Settings("r", "s", "redis:7-alpine", 1, None, 30)
-    ctx = ReconcileContext(MemoryKube(), Owner("churn", "ml", "uid-1"), spec, 1, settings, lambda *event: events.append(event), aws=aws)
+    memo = OperatorMemo(kube=MemoryKube(), settings=settings)
+    aws = memo.aws_clients["us-east-1"] = ElastiCache("us-east-1")
+    ctx = ReconcileContext(Owner("churn", "ml", "uid-1"), spec, 1, memo, lambda *event: events.append(event))
     return ctx, Stubber(aws._client)
 
 
 def test_an_aws_error_surfaces_with_awss_message_and_backs_off():
     events = []
     ctx, stub = context(events)
+    record = elasticache.desired_record(ctx.owner, ctx.spec)
     stub.add_client_error("describe_replication_groups", "ReplicationGroupNotFoundFault", "not found", 404)
     stub.add_client_error(
         "create_replication_group", "InsufficientCacheClusterCapacity", "cache.t4g.small capacity is not available in us-east-1a", 400
     )
     with stub:
-        state = asyncio.run(elasticache.ensure(ctx))
-        assert state.ready is False and state.reason == "AwsError"
-        assert state.message == "AWS InsufficientCacheClusterCapacity: cache.t4g.small capacity is not available in us-east-1a"
-        assert events == [("Warning", "AwsError", state.message)]
+        seen = asyncio.run(elasticache.observe(ctx, record))
+        assert seen.reason == "Creating" and seen.gone
+        with pytest.raises(AwsError) as raised:
+            asyncio.run(elasticache.provision(ctx, record, seen))
+        assert raised.value.message == "cache.t4g.small capacity is not available in us-east-1a"
         # within the backoff window nothing calls AWS again (the Stubber would fail on an extra call)
-        again = asyncio.run(elasticache.ensure(ctx))
-        assert again == state
+        again = asyncio.run(elasticache.observe(ctx, record))
+        assert again.reason == "AwsError" and again.error
+        assert again.message == "AWS InsufficientCacheClusterCapacity: cache.t4g.small capacity is not available in us-east-1a"
+        asyncio.run(elasticache.provision(ctx, record, again))
         stub.assert_no_pending_responses()
     # nothing half-made: only the generated AUTH token exists, reused by the next attempt
     assert list(ctx.kube.objects) == [("Secret", "churn-elasticache-auth")]
+
+
+def test_an_aws_blip_never_changes_what_the_pods_are_told():
+    """The token checksum comes from the Secret, not from AWS: a failed describe leaves it as it was."""
+    events = []
+    ctx, stub = context(events)
+    record = elasticache.desired_record(ctx.owner, ctx.spec)
+    ctx.kube.objects[("Secret", "churn-elasticache-auth")] = {"data": {"token": "dG9rZW4="}}
+    available = {
+        "ReplicationGroupId": record.name, "Status": "available", "CacheNodeType": "cache.t4g.small",
+        "MemberClusters": [f"{record.name}-001", f"{record.name}-002"],
+        "NodeGroups": [{"PrimaryEndpoint": {"Address": "master.example", "Port": 6379}}],
+    }
+    stub.add_response("describe_replication_groups", {"ReplicationGroups": [available]}, {"ReplicationGroupId": record.name})
+    stub.add_client_error("describe_replication_groups", "Throttling", "Rate exceeded", 400)
+    with stub:
+        healthy = asyncio.run(elasticache.observe(ctx, record))
+        ctx.memo.aws_answers[(ctx.owner.uid, store_key(record))].ask_at = 0.0  # the poll interval passed
+        blip = asyncio.run(elasticache.observe(ctx, record))
+    assert healthy.ready and healthy.endpoint == "master.example:6379"
+    assert blip.reason == "AwsError" and "Rate exceeded" in blip.message
+    assert blip.secret_checksum == healthy.secret_checksum != ""
+    assert events == [("Warning", "AwsError", "AWS Throttling: Rate exceeded")]
 
 
 def test_access_denied_is_reported_the_same_way():
@@ -75,14 +103,13 @@ def test_access_denied_is_reported_the_same_way():
         "describe_replication_groups", "AccessDenied", "User: arn:aws:iam::1:role/op is not authorized to perform: elasticache:DescribeReplicationGroups", 403
     )
     with stub:
-        state = asyncio.run(elasticache.ensure(ctx))
-    assert state.reason == "AwsError" and "not authorized to perform: elasticache:DescribeReplicationGroups" in state.message
+        seen = asyncio.run(elasticache.observe(ctx, elasticache.desired_record(ctx.owner, ctx.spec)))
+    assert seen.reason == "AwsError" and "not authorized to perform: elasticache:DescribeReplicationGroups" in seen.message
 
 
 def test_a_replica_change_on_an_available_group_is_applied_with_a_modify_call():
     events = []
-    ctx, stub = context(events)
-    ctx.spec.online_store.elasticache.replicas = 3
+    ctx, stub = context(events, replicas=3)
     group_id = "pf-ml-churn-abc123"
     available = {
         "ReplicationGroupId": group_id, "Status": "available", "CacheNodeType": "cache.t4g.small",
@@ -92,6 +119,6 @@ def test_a_replica_change_on_an_available_group_is_applied_with_a_modify_call():
     stub.add_response("increase_replica_count", {"ReplicationGroup": {"ReplicationGroupId": group_id}},
                       {"ReplicationGroupId": group_id, "NewReplicaCount": 3, "ApplyImmediately": True})
     with stub:
-        asyncio.run(elasticache._converge_size(ctx, ctx.aws, available))
+        assert asyncio.run(elasticache.converge_size(ctx, ctx.memo.aws_clients["us-east-1"], available)) is True
         stub.assert_no_pending_responses()
     assert events == [("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from 1 to 3")]

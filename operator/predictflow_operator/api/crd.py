@@ -14,6 +14,7 @@ from .. import GROUP, KIND, PLURAL, VERSION
 from .models import FeatureStoreSpec, FeatureStoreStatus
 
 _DROPPED_KEYS = {"title"}
+MAX_NAME = 63
 
 PRINTER_COLUMNS = [
     {"name": "Type", "type": "string", "jsonPath": ".status.onlineStore.type", "description": "Online store serving traffic"},
@@ -124,6 +125,12 @@ def crd() -> dict[str, Any]:
                             "type": "object",
                             "description": "A Feast feature store: an online store (in-cluster Redis or AWS ElastiCache), scheduled materialization from the offline store, and BentoML model serving.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [
+                                {
+                                    "rule": f"size(self.metadata.name) <= {MAX_NAME}",
+                                    "message": f"a FeatureStore name is at most {MAX_NAME} characters: it is a label value on every child",
+                                }
+                            ],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

@@ -40,6 +40,8 @@ class Resources(_Model):
 
 
 class SecretKeyRef(_Model):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
     name: str = Field("", description="Name of a Secret in the FeatureStore's namespace.")
     key: str = Field("", description="Key inside the Secret.")
 
@@ -178,10 +180,27 @@ class FeatureStoreSpec(_Model):
     serving: Serving = Field(default_factory=Serving, description="The BentoML model-serving Deployment.")
 
 
-class StoreRef(_Model):
+STORE_STATES = ("Provisioning", "Backfilling", "Verifying", "CuttingOver", "Serving", "Retiring")
+
+
+class StoreRecord(_Model):
+    """One online store as the operator recorded it when it became pending: everything it takes to
+    reach and to retire it, so a later spec edit never changes how an old store is read or retired."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
     type: str = Field("", description="redis or elasticache.")
+    mode: str = Field("", description="elasticache: managed or existing; empty for redis.")
+    name: str = Field("", description="What the store is called where it runs: the StatefulSet, or the replication group id.")
     endpoint: str = Field("", description="host:port clients connect to.")
-    generation: int = Field(0, description="The spec generation this store was prepared for.")
+    tls: bool = Field(False, description="Clients connect over TLS.")
+    auth_secret_ref: SecretKeyRef = Field(default_factory=SecretKeyRef, description="The Secret key holding the password or AUTH token.")
+    ca_secret_ref: SecretKeyRef = Field(default_factory=SecretKeyRef, description="The Secret key holding a PEM CA bundle, if any.")
+    region: str = Field("", description="AWS region (elasticache).")
+    deletion_policy: str = Field("", description="What retiring does: Delete or Retain.")
+    generation: int = Field(0, description="The spec generation this store was first prepared for.")
+    state: str = Field("", description="Provisioning | Backfilling | Verifying | CuttingOver | Serving | Retiring.")
+    backfill_job: str = Field("", description="The backfill Job that fills this store.")
 
 
 class LastMaterialization(_Model):
@@ -207,9 +226,9 @@ class FeatureStoreStatus(_Model):
     phase: Literal["", "Pending", "Provisioning", "Materializing", "Switching", "Ready", "Degraded", "Failed"] = Field(
         "", description="Pending | Provisioning | Materializing | Switching | Ready | Degraded | Failed."
     )
-    online_store: StoreRef = Field(default_factory=StoreRef, description="The online store serving traffic now.")
-    pending_online_store: StoreRef = Field(default_factory=StoreRef, description="During a switch: the store being prepared.")
-    retiring_online_stores: list[StoreRef] = Field(
+    online_store: StoreRecord = Field(default_factory=StoreRecord, description="The online store serving traffic now.")
+    pending_online_store: StoreRecord = Field(default_factory=StoreRecord, description="During a switch: the store being prepared.")
+    retiring_online_stores: list[StoreRecord] = Field(
         default_factory=list, description="Stores no longer used, deleted once serving has rolled off them."
     )
     last_materialization: LastMaterialization = Field(default_factory=LastMaterialization, description="The newest finished materialization.")

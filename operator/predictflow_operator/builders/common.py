@@ -11,6 +11,7 @@ from .. import FIELD_MANAGER, GROUP, KIND, VERSION
 
 FS_LABEL = f"{GROUP}/featurestore"
 STORE_TYPE_LABEL = f"{GROUP}/store-type"
+STORE_LABEL = f"{GROUP}/store"  # which recorded store a Job or pod template reads or writes
 COMPONENT_LABEL = "app.kubernetes.io/component"
 CHECKSUM_ANNOTATION = f"{GROUP}/checksum"
 
@@ -25,6 +26,22 @@ class Owner:
     def from_body(cls, body: Any) -> "Owner":
         meta = body["metadata"]
         return cls(meta["name"], meta["namespace"], meta["uid"])
+
+
+# Jobs, CronJobs and StatefulSets derive 63-character label values and pod names from their own
+# names (a CronJob appends 11 characters, a StatefulSet's revision label 11): 52 keeps every one valid.
+MAX_CHILD_NAME = 52
+
+
+def child_name(owner: Owner, suffix: str) -> str:
+    """`<name>-<suffix>`, or, when that is too long, the name cut short plus a digest of the whole,
+    so every valid FeatureStore name gives distinct children that fit."""
+    full = f"{owner.name}-{suffix}"
+    if len(full) <= MAX_CHILD_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    keep = MAX_CHILD_NAME - len(suffix) - len(digest) - 2
+    return f"{owner.name[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
 def labels(owner: Owner, component: str, **extra: str) -> dict[str, str]:

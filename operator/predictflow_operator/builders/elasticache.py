@@ -7,9 +7,8 @@ import hashlib
 import re
 from typing import Any
 
-from ..api.models import ElastiCacheStore, FeatureStoreSpec
-from .common import STORE_TYPE_LABEL, Owner, metadata
-from .store import SecretKey, StoreTarget
+from ..api.models import ElastiCacheStore, FeatureStoreSpec, SecretKeyRef, StoreRecord
+from .common import STORE_TYPE_LABEL, Owner, child_name, metadata
 
 COMPONENT = "elasticache"
 TOKEN_KEY = "token"
@@ -26,7 +25,7 @@ def replication_group_id(owner: Owner) -> str:
 
 
 def auth_secret_name(owner: Owner) -> str:
-    return f"{owner.name}-elasticache-auth"
+    return child_name(owner, "elasticache-auth")
 
 
 def auth_secret(owner: Owner, token: str) -> dict[str, Any]:
@@ -66,12 +65,28 @@ def create_request(owner: Owner, spec: FeatureStoreSpec, token: str) -> dict[str
     return request
 
 
-def managed_target(owner: Owner, endpoint: str) -> StoreTarget:
-    return StoreTarget("elasticache", endpoint, SecretKey(auth_secret_name(owner), TOKEN_KEY), tls=True)
+def managed_record(owner: Owner, cache: ElastiCacheStore) -> StoreRecord:
+    """A replication group the operator creates; its endpoint is known once AWS reports it."""
+    return StoreRecord(
+        type="elasticache",
+        mode="managed",
+        name=replication_group_id(owner),
+        tls=True,
+        auth_secret_ref=SecretKeyRef(name=auth_secret_name(owner), key=TOKEN_KEY),
+        region=cache.region,
+        deletion_policy=cache.deletion_policy,
+    )
 
 
-def existing_target(cache: ElastiCacheStore) -> StoreTarget:
-    ca = SecretKey(cache.ca_secret_ref.name, cache.ca_secret_ref.key or "ca.crt") if cache.ca_secret_ref.name else None
-    return StoreTarget(
-        "elasticache", cache.endpoint, SecretKey(cache.auth_secret_ref.name, cache.auth_secret_ref.key or "token"), tls=True, ca=ca
+def existing_record(cache: ElastiCacheStore) -> StoreRecord:
+    """An endpoint the operator adopts and never modifies or deletes."""
+    ca = SecretKeyRef(name=cache.ca_secret_ref.name, key=cache.ca_secret_ref.key or "ca.crt") if cache.ca_secret_ref.name else SecretKeyRef()
+    return StoreRecord(
+        type="elasticache",
+        mode="existing",
+        endpoint=cache.endpoint,
+        tls=True,
+        auth_secret_ref=SecretKeyRef(name=cache.auth_secret_ref.name, key=cache.auth_secret_ref.key or TOKEN_KEY),
+        ca_secret_ref=ca,
+        deletion_policy="Retain",
     )

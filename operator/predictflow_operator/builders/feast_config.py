@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from ..api.models import FeatureStoreSpec
-from .common import STORE_TYPE_LABEL, Owner, checksum, metadata
+from .common import STORE_TYPE_LABEL, Owner, checksum, child_name, metadata
 from .store import StoreTarget
 
 COMPONENT = "feast-config"
@@ -33,7 +33,7 @@ def feature_store_yaml(spec: FeatureStoreSpec, store: StoreTarget) -> dict[str, 
 
 def config_map_name(owner: Owner, store: StoreTarget) -> str:
     """One ConfigMap per store, so a store being backfilled never changes what serving reads."""
-    return f"{owner.name}-feast-{store.type}-{checksum(store.endpoint)[:6]}"
+    return child_name(owner, f"feast-{store.type}-{checksum(store.endpoint)[:6]}")
 
 
 def config_map(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.models import FeatureStoreSpec
-from .common import CHECKSUM_ANNOTATION, STORE_TYPE_LABEL, Owner, checksum, labels, metadata, resources
+from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, resources
 from .runtime_pod import pod_spec
 from .store import StoreTarget
 
@@ -16,18 +16,24 @@ MATERIALIZE = ["python", "-m", "predictflow_runtime.materialize"]
 
 
 def cron_job_name(owner: Owner) -> str:
-    return f"{owner.name}-materialize"
+    return child_name(owner, "materialize")
 
 
-def backfill_identity(spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str) -> str:
-    """What a backfill is for: a change of any of these needs a new one."""
+def backfill_identity(spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, generation: int) -> str:
+    """What a backfill is for: a change of any of these needs a new one. `generation` is the one the
+    store was first prepared at, so a store re-created later is backfilled again, never matched to
+    the Job that filled its predecessor."""
     return checksum(
-        store.type, store.endpoint, spec.project, spec.feature_repo.model_dump(), spec.offline_store.path, runtime_image
+        store.type, store.endpoint, spec.project, spec.feature_repo.model_dump(), spec.offline_store.path, runtime_image, generation
     )[:10]
 
 
 def backfill_job_name(owner: Owner, store: StoreTarget, identity: str) -> str:
-    return f"{owner.name}-backfill-{store.type}-{identity}"
+    return child_name(owner, f"backfill-{store.type}-{identity}")
+
+
+def _store_labels(store: StoreTarget) -> dict[str, str]:
+    return {STORE_TYPE_LABEL: store.type, STORE_LABEL: store.label}
 
 
 def _container(spec: FeatureStoreSpec, image: str, args: list[str]) -> dict[str, Any]:
@@ -35,6 +41,7 @@ def _container(spec: FeatureStoreSpec, image: str, args: list[str]) -> dict[str,
         "name": "materialize",
         "image": image,
         "command": MATERIALIZE + args,
+        "env": [{"name": "PREDICTFLOW_REPORT_PATH", "value": "/dev/termination-log"}],
         "resources": resources(spec.materialization.resources),
     }
 
@@ -43,11 +50,11 @@ def cron_job(
     owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, config_checksum: str
 ) -> dict[str, Any]:
     image = spec.materialization.image or runtime_image
-    template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    template_labels = labels(owner, COMPONENT, **_store_labels(store))
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(owner, cron_job_name(owner), COMPONENT, **{STORE_TYPE_LABEL: store.type}),
+        "metadata": metadata(owner, cron_job_name(owner), COMPONENT, **_store_labels(store)),
         "spec": {
             "schedule": spec.materialization.schedule,
             "suspend": spec.materialization.suspend,
@@ -78,8 +85,8 @@ def backfill_job(
 ) -> dict[str, Any]:
     """A full materialization into `store`; serving switches to it only once this succeeds."""
     image = spec.materialization.image or runtime_image
-    job_labels = labels(owner, BACKFILL_COMPONENT, **{STORE_TYPE_LABEL: store.type})
-    meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    job_labels = labels(owner, BACKFILL_COMPONENT, **_store_labels(store))
+    meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **_store_labels(store))
     meta["annotations"] = {BACKFILL_STORE_ANNOTATION: store.endpoint}
     return {
         "apiVersion": "batch/v1",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ..api.models import FeatureStoreSpec, RedisStore
+from ..api.models import FeatureStoreSpec, RedisStore, SecretKeyRef, StoreRecord
 from .common import (
     STORE_TYPE_LABEL,
+    child_name,
     CHECKSUM_ANNOTATION,
     Owner,
     checksum,
@@ -19,7 +20,6 @@ from .common import (
     secret_env,
     selector,
 )
-from .store import SecretKey, StoreTarget
 
 COMPONENT = "redis"
 PORT = 6379
@@ -31,27 +31,34 @@ _RDB_SAVE = "save 3600 1 300 100 60 10000"
 
 
 def name(owner: Owner) -> str:
-    return f"{owner.name}-redis"
+    return child_name(owner, "redis")
 
 
 def secret_name(owner: Owner) -> str:
-    return f"{owner.name}-redis-auth"
+    return child_name(owner, "redis-auth")
 
 
 def config_map_name(owner: Owner) -> str:
-    return f"{owner.name}-redis-config"
+    return child_name(owner, "redis-config")
 
 
 def headless_name(owner: Owner) -> str:
-    return f"{owner.name}-redis-headless"
+    return child_name(owner, "redis-headless")
 
 
 def endpoint(owner: Owner) -> str:
     return f"{name(owner)}.{owner.namespace}.svc:{PORT}"
 
 
-def target(owner: Owner) -> StoreTarget:
-    return StoreTarget("redis", endpoint(owner), SecretKey(secret_name(owner), PASSWORD_KEY))
+def record(owner: Owner) -> StoreRecord:
+    """The in-cluster Redis of `owner`; retiring it deletes it with its volumes."""
+    return StoreRecord(
+        type="redis",
+        name=name(owner),
+        endpoint=endpoint(owner),
+        auth_secret_ref=SecretKeyRef(name=secret_name(owner), key=PASSWORD_KEY),
+        deletion_policy="Delete",
+    )
 
 
 def password_secret(owner: Owner, password: str) -> dict[str, Any]:

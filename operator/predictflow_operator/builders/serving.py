@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.models import FeatureStoreSpec
-from .common import CHECKSUM_ANNOTATION, STORE_TYPE_LABEL, Owner, labels, metadata, resources, selector
+from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
 from .runtime_pod import pod_spec
 from .store import StoreTarget
 
@@ -14,7 +14,7 @@ PORT = 3000
 
 
 def name(owner: Owner) -> str:
-    return f"{owner.name}-serving"
+    return child_name(owner, "serving")
 
 
 def _probes(spec: FeatureStoreSpec) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def deployment(
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
         **_probes(spec),
     }
-    template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type})
+    template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type, STORE_LABEL: store.label})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

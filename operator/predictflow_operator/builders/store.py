@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+from ..api.models import StoreRecord
 
 REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
 CA_MOUNT_DIR = "/etc/predictflow/tls"
@@ -23,6 +26,7 @@ class StoreTarget:
     password: SecretKey
     tls: bool = False
     ca: SecretKey | None = None  # a PEM bundle to verify TLS; None: the system trust store
+    label: str = ""  # store_label() of the record it came from
 
     def connection_string(self) -> str:
         """Feast's connection string; the password stays a ${VAR} that Feast expands in the pod."""
@@ -33,3 +37,34 @@ class StoreTarget:
                 parts.append(f"ssl_ca_certs={CA_MOUNT_DIR}/ca.crt")
         parts.append(f"password=${{{REDIS_PASSWORD_ENV}}}")
         return ",".join(parts)
+
+
+def store_key(record: StoreRecord) -> str:
+    """What makes two records the same store: where it runs, never how it is configured. A managed
+    group is known by its id before AWS reports its endpoint; an adopted endpoint by its address."""
+    if record.type == "elasticache" and record.mode == "existing":
+        return f"elasticache/existing/{record.endpoint}"
+    if record.type == "elasticache":
+        return f"elasticache/managed/{record.region}/{record.name}"
+    return f"{record.type}/{record.name}"
+
+
+def same_store(a: StoreRecord | None, b: StoreRecord | None) -> bool:
+    return a is not None and b is not None and bool(a.type) and store_key(a) == store_key(b)
+
+
+def store_label(record: StoreRecord) -> str:
+    """A label value (<= 63 characters) naming the store, for the Jobs and pod templates that use it."""
+    return f"{record.type}-{hashlib.sha256(store_key(record).encode()).hexdigest()[:10]}"
+
+
+def target_of(record: StoreRecord) -> StoreTarget:
+    auth, ca = record.auth_secret_ref, record.ca_secret_ref
+    return StoreTarget(
+        type=record.type,
+        endpoint=record.endpoint,
+        password=SecretKey(auth.name, auth.key),
+        tls=record.tls,
+        ca=SecretKey(ca.name, ca.key) if ca.name else None,
+        label=store_label(record),
+    )

@@ -20,6 +20,19 @@ def resource_type(api_version: str, kind: str) -> type:
     return resource_registry.load(api_version, kind)
 
 
+class ChildError(Exception):
+    """The API server refused a write to a child: its kind, name and the server's own message."""
+
+    def __init__(self, verb: str, kind: str, name: str, error: ApiError) -> None:
+        status = error.status
+        causes = [c for c in ((status.details.causes if status.details else None) or []) if c.field]
+        fields = ", ".join(dict.fromkeys(c.field for c in causes))
+        self.code = status.code or 0
+        self.reason = status.reason or "Error"
+        self.message = f"{verb} {kind} {name}: {status.message}" + (f" (field {fields})" if fields else "")
+        super().__init__(self.message)
+
+
 def _as_dict(obj: Any) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else obj.to_dict()
 
@@ -31,15 +44,18 @@ class Kube:
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         res = resource_type(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
-        applied = await self.client.patch(
-            res,
-            meta["name"],
-            manifest,
-            namespace=meta.get("namespace"),
-            patch_type=PatchType.APPLY,
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
+        try:
+            applied = await self.client.patch(
+                res,
+                meta["name"],
+                manifest,
+                namespace=meta.get("namespace"),
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=True,
+            )
+        except ApiError as error:
+            raise ChildError("applying", manifest["kind"], meta["name"], error) from error
         return _as_dict(applied)
 
     async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
@@ -50,7 +66,7 @@ class Kube:
         except ApiError as error:
             if error.status.code == 409:
                 return False
-            raise
+            raise ChildError("creating", manifest["kind"], manifest["metadata"]["name"], error) from error
         return True
 
     async def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
@@ -74,7 +90,7 @@ class Kube:
         except ApiError as error:
             if error.status.code == 404:
                 return False
-            raise
+            raise ChildError("deleting", kind, name, error) from error
         return True
 
     async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:

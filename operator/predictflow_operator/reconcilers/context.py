@@ -1,4 +1,4 @@
-"""What every reconciler gets: the client, the owner, the parsed spec and settings."""
+"""What every reconciler gets: the client, the owner, the parsed spec, settings and the operator's memo."""
 
 from __future__ import annotations
 
@@ -14,12 +14,27 @@ EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, mes
 
 
 @dataclass
-class ReconcileContext:
+class OperatorMemo:
+    """State that outlives one reconcile, built once at start-up and kept in kopf's memo."""
+
     kube: Kube
+    settings: Settings
+    aws_clients: dict[str, Any] = field(default_factory=dict)  # region -> clients.aws.ElastiCache
+    aws_answers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (owner uid, store key) -> elasticache.AwsMemo
+
+
+@dataclass
+class ReconcileContext:
     owner: Owner
     spec: FeatureStoreSpec
     generation: int
-    settings: Settings
+    memo: OperatorMemo
     emit: EventSink
-    aws: Any = None  # clients.aws.ElastiCache, created lazily for elasticache stores
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kube(self) -> Kube:
+        return self.memo.kube
+
+    @property
+    def settings(self) -> Settings:
+        return self.memo.settings

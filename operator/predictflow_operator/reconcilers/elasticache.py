@@ -1,4 +1,4 @@
-"""The ElastiCache store: adopt an existing endpoint, or provision a replication group through AWS."""
+"""The ElastiCache store driver: adopt an existing endpoint, or provision a replication group through AWS."""
 
 from __future__ import annotations
 
@@ -7,124 +7,154 @@ import time
 from dataclasses import dataclass
 
 from .. import passwords
+from ..api.models import FeatureStoreSpec, StoreRecord
 from ..builders import elasticache as builder
-from ..builders.common import Owner, checksum
+from ..builders.common import Owner
+from ..builders.store import store_key
 from ..clients.aws import AwsError, ElastiCache
 from .context import ReconcileContext
-from .store import StoreState
+from .secrets import secret_checksum
+from .store import StoreObservation
 
 _MAX_BACKOFF = 300.0
 
 
 @dataclass
-class _Memo:
-    """The last answer from AWS and when to ask again: an available group is re-read every poll
-    interval; failures back off (30 s, 60 s, ... 5 min) so a quota or permission error is reported
-    and retried without hammering the API."""
+class AwsMemo:
+    """The last answer from AWS about one group and when to ask again: an available group is re-read
+    every poll interval; failures back off (30 s, 60 s, ... 5 min) so a quota or permission error is
+    reported and retried without hammering the API."""
 
-    key: str = ""
     failures: int = 0
     ask_at: float = 0.0
-    last: StoreState | None = None
+    last: StoreObservation | None = None
+
+    def fresh(self) -> bool:
+        return self.last is not None and time.monotonic() < self.ask_at
+
+    def failed(self, error: AwsError) -> StoreObservation:
+        self.failures += 1
+        self.ask_at = time.monotonic() + min(_MAX_BACKOFF, 30.0 * 2 ** (self.failures - 1))
+        self.last = StoreObservation(False, "AwsError", f"AWS {error.code}: {error.message}", error=True)
+        return self.last
+
+    def answered(self, seen: StoreObservation, poll_seconds: float) -> StoreObservation:
+        self.failures = 0
+        self.ask_at = time.monotonic() + (poll_seconds if seen.ready else 0)
+        self.last = seen
+        return seen
 
 
-_memo: dict[Owner, _Memo] = {}
+def desired_record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
+    cache = spec.online_store.elasticache
+    return builder.existing_record(cache) if cache.mode == "existing" else builder.managed_record(owner, cache)
 
 
-def _client(ctx: ReconcileContext) -> ElastiCache:
-    if ctx.aws is None:
-        ctx.aws = ElastiCache(ctx.spec.online_store.elasticache.region, ctx.settings.aws_endpoint_url)
-    return ctx.aws
+def _client(ctx: ReconcileContext, region: str) -> ElastiCache:
+    if region not in ctx.memo.aws_clients:
+        ctx.memo.aws_clients[region] = ElastiCache(region, ctx.settings.aws_endpoint_url)
+    return ctx.memo.aws_clients[region]
 
 
-async def _secret_checksum(ctx: ReconcileContext, name: str, key: str) -> str | None:
-    secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
-    value = ((secret or {}).get("data") or {}).get(key)
-    return checksum(value) if value else None
+def _memo(ctx: ReconcileContext, record: StoreRecord) -> AwsMemo:
+    return ctx.memo.aws_answers.setdefault((ctx.owner.uid, store_key(record)), AwsMemo())
 
 
-async def ensure(ctx: ReconcileContext) -> StoreState:
-    if ctx.spec.online_store.elasticache.mode == "existing":
-        return await _ensure_existing(ctx)
-    memo = _memo.setdefault(ctx.owner, _Memo())
-    key = checksum(ctx.spec.online_store.elasticache.model_dump())
-    if memo.key == key and memo.last is not None and time.monotonic() < memo.ask_at:
-        return memo.last
-    memo.key = key
-    try:
-        memo.last = await _ensure_managed(ctx)
-    except AwsError as error:
-        memo.failures += 1
-        memo.ask_at = time.monotonic() + min(_MAX_BACKOFF, 30.0 * 2 ** (memo.failures - 1))
-        memo.last = StoreState("elasticache", None, False, "AwsError", f"AWS {error.code}: {error.message}")
-        ctx.emit("Warning", "AwsError", memo.last.message)
-        return memo.last
-    memo.failures = 0
-    memo.ask_at = time.monotonic() + (ctx.settings.elasticache_poll_seconds if memo.last.ready else 0)
-    return memo.last
+async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
+    checksum = await secret_checksum(ctx, record.auth_secret_ref) or ""
+    if record.mode == "existing":
+        return await _observe_existing(ctx, record, checksum)
+    memo = _memo(ctx, record)
+    if not memo.fresh():
+        try:
+            seen = _describe(record, await _client(ctx, record.region).describe(record.name), checksum)
+        except AwsError as error:
+            seen = memo.failed(error)
+            ctx.emit("Warning", "AwsError", seen.message)
+        else:
+            memo.answered(seen, ctx.settings.elasticache_poll_seconds)
+    # The token is read from Kubernetes every time: an AWS blip never changes what pods are told.
+    last = memo.last
+    assert last is not None
+    return StoreObservation(last.ready, last.reason, last.message, last.endpoint, checksum, last.error, last.gone, last.detail)
 
 
-async def _ensure_existing(ctx: ReconcileContext) -> StoreState:
-    cache = ctx.spec.online_store.elasticache
-    target = builder.existing_target(cache)
-    secret_checksum = await _secret_checksum(ctx, target.password.name, target.password.key)
-    if secret_checksum is None:
-        return StoreState(
-            "elasticache", target, False, "AuthSecretMissing",
-            f"Secret {target.password.name} with key {target.password.key} (spec.onlineStore.elasticache.authSecretRef) not found",
-        )
-    if target.ca is not None and await _secret_checksum(ctx, target.ca.name, target.ca.key) is None:
-        return StoreState(
-            "elasticache", target, False, "CASecretMissing",
-            f"Secret {target.ca.name} with key {target.ca.key} (spec.onlineStore.elasticache.caSecretRef) not found",
-        )
-    return StoreState("elasticache", target, True, "EndpointAdopted", f"Using the existing endpoint {target.endpoint} over TLS", secret_checksum)
-
-
-async def _ensure_managed(ctx: ReconcileContext) -> StoreState:
-    owner, cache = ctx.owner, ctx.spec.online_store.elasticache
-    aws = _client(ctx)
-    await ctx.kube.create_if_absent(builder.auth_secret(owner, passwords.generate(64)))
-    secret_checksum = await _secret_checksum(ctx, builder.auth_secret_name(owner), builder.TOKEN_KEY)
-    group_id = builder.replication_group_id(owner)
-    group = await aws.describe(group_id)
+def _describe(record: StoreRecord, group: dict | None, checksum: str) -> StoreObservation:
+    group_id = record.name
     if group is None:
-        secret = await ctx.kube.get("v1", "Secret", builder.auth_secret_name(owner), owner.namespace)
-        token = base64.b64decode(secret["data"][builder.TOKEN_KEY]).decode()
-        await aws.create(builder.create_request(owner, ctx.spec, token))
-        ctx.emit("Normal", "ReplicationGroupCreating", f"Creating ElastiCache replication group {group_id} ({cache.node_type})")
-        return StoreState("elasticache", None, False, "Creating", f"Creating ElastiCache replication group {group_id}", secret_checksum)
+        return StoreObservation(False, "Creating", f"Replication group {group_id} does not exist yet", gone=True)
     status = group.get("Status", "unknown")
     if status == "deleting":
-        return StoreState("elasticache", None, False, "Deleting", f"Replication group {group_id} is being deleted; it will be recreated")
+        return StoreObservation(False, "Deleting", f"Replication group {group_id} is being deleted", gone=True, detail=group)
     if status != "available":
-        return StoreState("elasticache", None, False, "Provisioning", f"Replication group {group_id} is {status}", secret_checksum)
-    await _converge_size(ctx, aws, group)
+        return StoreObservation(False, "Provisioning", f"Replication group {group_id} is {status}", detail=group)
     primary = group["NodeGroups"][0]["PrimaryEndpoint"]
-    target = builder.managed_target(owner, f"{primary['Address']}:{primary['Port']}")
-    return StoreState("elasticache", target, True, "Available", f"Replication group {group_id} available at {target.endpoint}", secret_checksum)
+    endpoint = f"{primary['Address']}:{primary['Port']}"
+    return StoreObservation(True, "Available", f"Replication group {group_id} available at {endpoint}", endpoint, checksum, detail=group)
 
 
-async def _converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict) -> None:
+async def _observe_existing(ctx: ReconcileContext, record: StoreRecord, checksum: str) -> StoreObservation:
+    auth, ca = record.auth_secret_ref, record.ca_secret_ref
+    if not checksum:
+        return StoreObservation(
+            False, "AuthSecretMissing",
+            f"Secret {auth.name} with key {auth.key} (spec.onlineStore.elasticache.authSecretRef) not found", record.endpoint, error=True,
+        )
+    if ca.name and await secret_checksum(ctx, ca) is None:
+        return StoreObservation(
+            False, "CASecretMissing",
+            f"Secret {ca.name} with key {ca.key} (spec.onlineStore.elasticache.caSecretRef) not found", record.endpoint, error=True,
+        )
+    return StoreObservation(True, "EndpointAdopted", f"Using the existing endpoint {record.endpoint} over TLS", record.endpoint, checksum)
+
+
+async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
+    if record.mode == "existing":
+        return
+    memo = _memo(ctx, record)
+    if seen.error and memo.fresh():
+        return  # backing off after an AWS error
+    try:
+        await _provision_managed(ctx, record, seen)
+    except AwsError as error:
+        memo.failed(error)
+        raise
+
+
+async def _provision_managed(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
+    owner, cache = ctx.owner, ctx.spec.online_store.elasticache
+    aws = _client(ctx, record.region)
+    await ctx.kube.create_if_absent(builder.auth_secret(owner, passwords.generate(64)))
+    if seen.gone and seen.reason == "Creating":
+        secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
+        token = base64.b64decode(secret["data"][record.auth_secret_ref.key]).decode()
+        await aws.create(builder.create_request(owner, ctx.spec, token))
+        _memo(ctx, record).ask_at = 0.0  # describe again next pass
+        ctx.emit("Normal", "ReplicationGroupCreating", f"Creating ElastiCache replication group {record.name} ({cache.node_type})")
+        return
+    if seen.ready and seen.detail is not None and await converge_size(ctx, aws, seen.detail):
+        _memo(ctx, record).ask_at = 0.0
+
+
+async def converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict) -> bool:
+    """Apply a node type or replica change with a modify call; True when one was made."""
     cache, group_id = ctx.spec.online_store.elasticache, group["ReplicationGroupId"]
     if group.get("CacheNodeType") and group["CacheNodeType"] != cache.node_type:
         await aws.modify_node_type(group_id, cache.node_type)
         ctx.emit("Normal", "ReplicationGroupModifying", f"Changing {group_id} node type to {cache.node_type}")
-        return
+        return True
     replicas = len(group.get("MemberClusters") or []) - 1
     if replicas >= 0 and replicas != cache.replicas:
         await aws.set_replicas(group_id, replicas, cache.replicas)
         ctx.emit("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from {replicas} to {cache.replicas}")
+        return True
+    return False
 
 
-async def retire(ctx: ReconcileContext) -> bool:
-    """Managed groups follow deletionPolicy; an existing endpoint is never touched."""
-    owner, cache = ctx.owner, ctx.spec.online_store.elasticache
-    _memo.pop(owner, None)
-    if cache.mode != "managed" or cache.deletion_policy != "Delete":
-        return False
-    deleted = await _client(ctx).delete(builder.replication_group_id(owner))
-    if deleted:
-        ctx.emit("Normal", "StoreRetired", f"Deleting ElastiCache replication group {builder.replication_group_id(owner)} (deletionPolicy Delete)")
-    return deleted
-
+async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
+    """Managed groups follow the recorded deletionPolicy; an adopted endpoint is never touched."""
+    ctx.memo.aws_answers.pop((ctx.owner.uid, store_key(record)), None)
+    if record.mode != "managed" or record.deletion_policy != "Delete":
+        return
+    if await _client(ctx, record.region).delete(record.name):
+        ctx.emit("Normal", "StoreRetired", f"Deleting ElastiCache replication group {record.name} (deletionPolicy Delete)")

@@ -1,107 +1,239 @@
-"""One level-based pass over a FeatureStore: stores, the switch protocol, materialization, serving, status.
+"""One level-based pass over a FeatureStore: observe, decide (reconcilers/switch.py), act, report.
 
-The switch protocol: status.onlineStore is the store serving traffic. When the spec asks for another
-store (or none serves yet), that store becomes status.pendingOnlineStore: it is provisioned, a full
-backfill Job fills it, and only when that Job succeeds does status.onlineStore flip to it. Serving and
-the CronJob follow status.onlineStore, so they never point at an empty store. The old store is retired
-once every serving pod has rolled over.
+Observing only reads. The decision is a pure function of the previous status, the generation and
+what was observed. Acting applies the decision's actions in order; a refused action becomes a
+failure in its condition and the others still run, so serving keeps going on what works.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRef
+from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRecord
+from ..builders import elasticache as elasticache_builder
 from ..builders import feast_config
-from ..builders.common import COMPONENT_LABEL, checksum
-from ..builders.store import StoreTarget
+from ..builders import redis as redis_builder
+from ..builders.common import COMPONENT_LABEL, FS_LABEL, checksum
+from ..builders.store import StoreTarget, store_key, store_label, target_of
+from ..clients.aws import AwsError
+from ..clients.kube import ChildError
 from ..status import (
     MATERIALIZED,
     ONLINE_STORE_READY,
     READY,
     SERVING_READY,
     Check,
+    Failure,
+    changed_conditions,
     merge_conditions,
     now,
+    phase,
     ready_check,
+    with_failures,
 )
-from . import materialization, serving, stores
+from . import materialization, serving, switch
 from .context import ReconcileContext
 from .materialization import JobState
-from .store import StoreState
-
-_EARLY_PHASES = ("", "Pending", "Provisioning", "Materializing")
-# Store states that will not resolve by waiting: they need the user (or AWS) to change something.
-_STORE_ERRORS = ("AwsError", "AuthSecretMissing", "CASecretMissing")
+from .serving import ServingState
+from .stores import driver
+from .switch import CollectConfigs, Decision, DeleteJob, Observed, Provision, Retire, Serve, StartBackfill
 
 
 async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> dict[str, Any]:
     """Converge the children and return the new status (as the API's camelCase dict)."""
-    status = FeatureStoreStatus.model_validate(previous or {})
-    desired_type = ctx.spec.online_store.type
-    active = status.online_store if status.online_store.type else None
-    retiring = [ref for ref in status.retiring_online_stores]
+    before = FeatureStoreStatus.model_validate(previous or {})
+    before = _upgraded(ctx, before)
+    observed = await observe(ctx, before)
+    decision = switch.decide(before, ctx.generation, observed)
+    failures = await act(ctx, decision, observed)
+    for event in decision.events:
+        ctx.emit(event.type, event.reason, event.message)
+    return report(ctx, before, decision, observed, failures)
 
-    desired = await stores.ensure(ctx, desired_type)
-    if desired.target is not None:
-        await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, desired.target))
 
-    switching = active is None or active.type != desired_type or (
-        desired.target is not None and desired.target.endpoint != active.endpoint
+async def observe(ctx: ReconcileContext, status: FeatureStoreStatus) -> Observed:
+    desired = driver(ctx.spec.online_store.type).desired_record(ctx.owner, ctx.spec)
+    records = [desired, status.online_store, status.pending_online_store, *status.retiring_online_stores]
+    stores = {}
+    for record in records:
+        if record.type and store_key(record) not in stores:
+            stores[store_key(record)] = await driver(record.type).observe(ctx, record)
+    return Observed(
+        desired=desired,
+        stores=stores,
+        jobs=await materialization.observe(ctx),
+        serving=await serving.observe(ctx),
+        backfill_name=lambda record: materialization.backfill_name(ctx, target_of(record), record.generation),
     )
-    backfill: JobState | None = None
-    pending: StoreRef | None = None
-    if switching:
-        pending = StoreRef(type=desired_type, endpoint=desired.target.endpoint if desired.target else "", generation=ctx.generation)
-        if desired.ready and desired.target is not None:
-            backfill = await materialization.ensure_backfill(ctx, desired.target)
-            if backfill.phase == "Succeeded":
-                if active is not None and active.type != desired_type:
-                    retiring.append(active)
-                ctx.emit("Normal", "SwitchedOnlineStore", _switched_message(active, pending))
-                active, pending, switching = pending, None, False
-    else:
-        await materialization.cancel_backfills(ctx)
-        previous_pending = status.pending_online_store
-        if previous_pending.type and previous_pending.type != active.type:
-            retiring.append(previous_pending)
-            ctx.emit("Normal", "SwitchCancelled", f"spec.onlineStore.type is {active.type} again: cancelled the switch to {previous_pending.type}")
 
-    active_state: StoreState | None = None
-    serving_check = Check(False, "WaitingForStore", "Serving starts once the online store has been backfilled")
-    if active is not None:
-        active_state = desired if active.type == desired_type else await stores.ensure(ctx, active.type)
-        active_target = stores.target_of(ctx, active.type, active.endpoint)
-        config = feast_config.config_map(ctx.owner, ctx.spec, active_target)
-        await ctx.kube.apply(config)
-        config_checksum = checksum(config["data"], active_state.secret_checksum, active_target.endpoint)
-        await materialization.ensure_cron_job(ctx, active_target, config_checksum)
-        serving_state = await serving.ensure(ctx, active_target, config_checksum)
-        serving_check = serving_state.check
-        if not switching and serving_state.rolled_out:
-            retiring = await _retire(ctx, retiring, active)
-            await _collect_configs(ctx, keep=[active_target] + ([desired.target] if desired.target else []))
 
-    store_check = _store_check(active_state or desired)
-    if switching and active_state is not None and not desired.ready:
-        store_check = Check(
-            store_check.ok, store_check.reason, f"{store_check.message}; the new {desired.type} store is not ready: {desired.message}"
-        )
-    materialized, last = await _materialized(ctx, active, backfill)
-    checks = {
-        ONLINE_STORE_READY: store_check,
-        MATERIALIZED: materialized,
-        SERVING_READY: serving_check,
-        READY: ready_check(store_check, materialized, serving_check),
-    }
-    conditions = merge_conditions([c.model_dump(by_alias=True) for c in status.conditions], checks, ctx.generation, now())
-    _announce_transitions(ctx, status, conditions)
-    new = {
+def _component(action: switch.Action) -> str:
+    if isinstance(action, (Provision, Retire)):
+        return ONLINE_STORE_READY
+    if isinstance(action, (StartBackfill, DeleteJob)):
+        return MATERIALIZED
+    return SERVING_READY
+
+
+async def act(ctx: ReconcileContext, decision: Decision, observed: Observed) -> list[Failure]:
+    failures = []
+    for action in decision.actions:
+        try:
+            await _run(ctx, action, observed)
+        except ChildError as error:
+            failures.append(Failure(_component(action), "ApplyFailed", error.message))
+        except AwsError as error:
+            failures.append(Failure(_component(action), "AwsError", f"AWS {error.code}: {error.message}"))
+        except ValueError as error:
+            failures.append(Failure(_component(action), "Invalid", str(error)))
+    return failures
+
+
+async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed) -> None:
+    if isinstance(action, Provision):
+        seen = observed.store(action.record)
+        assert seen is not None
+        await driver(action.record.type).provision(ctx, action.record, seen)
+        if action.record.endpoint:  # the config its clients will read, ready before its backfill
+            await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, target_of(action.record)))
+    elif isinstance(action, StartBackfill):
+        target = target_of(action.record)
+        await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, target))
+        await materialization.start_backfill(ctx, target, action.record.generation)
+    elif isinstance(action, DeleteJob):
+        await materialization.delete_job(ctx, action.name, action.why)
+    elif isinstance(action, Serve):
+        await _serve(ctx, target_of(action.record), action.secret_checksum)
+    elif isinstance(action, Retire):
+        await driver(action.record.type).retire(ctx, action.record)
+    elif isinstance(action, CollectConfigs):
+        await _collect_configs(ctx, [target_of(r) for r in action.keep])
+
+
+async def _serve(ctx: ReconcileContext, target: StoreTarget, secret_checksum: str) -> None:
+    config = feast_config.config_map(ctx.owner, ctx.spec, target)
+    await ctx.kube.apply(config)
+    config_checksum = checksum(config["data"], secret_checksum, target.endpoint)
+    await materialization.ensure_cron_job(ctx, target, config_checksum)
+    await serving.ensure(ctx, target, config_checksum)
+
+
+async def _collect_configs(ctx: ReconcileContext, keep: list[StoreTarget]) -> None:
+    """Delete the rendered configs of stores that neither serve nor are being prepared."""
+    owner = ctx.owner
+    wanted = {feast_config.config_map_name(owner, target) for target in keep}
+    for config in await ctx.kube.list("v1", "ConfigMap", owner.namespace, {FS_LABEL: owner.name, COMPONENT_LABEL: feast_config.COMPONENT}):
+        if config["metadata"]["name"] not in wanted:
+            await ctx.kube.delete("v1", "ConfigMap", config["metadata"]["name"], owner.namespace)
+
+
+def _upgraded(ctx: ReconcileContext, status: FeatureStoreStatus) -> FeatureStoreStatus:
+    """Records written before stores were recorded in full (type and endpoint only) are completed from
+    where they can only have come from, so an upgraded operator does not mistake them for other stores."""
+
+    def complete(record: StoreRecord) -> StoreRecord:
+        if not record.type or record.name or record.mode:
+            return record
+        if record.type == "redis":
+            known = redis_builder.record(ctx.owner)
+        else:
+            cache = ctx.spec.online_store.elasticache
+            existing = elasticache_builder.existing_record(cache)
+            known = existing if cache.mode == "existing" and cache.endpoint == record.endpoint else elasticache_builder.managed_record(ctx.owner, cache)
+        return known.model_copy(update={"endpoint": record.endpoint or known.endpoint, "generation": record.generation, "state": "Serving"})
+
+    return status.model_copy(
+        update={
+            "online_store": complete(status.online_store),
+            "pending_online_store": complete(status.pending_online_store).model_copy(update={"state": status.pending_online_store.state or "Provisioning"})
+            if status.pending_online_store.type
+            else status.pending_online_store,
+            "retiring_online_stores": [complete(r) for r in status.retiring_online_stores],
+        }
+    )
+
+
+def _store_check(decision: Decision, observed: Observed) -> Check:
+    active, pending = decision.active, decision.pending
+    main = active or pending
+    seen = observed.store(main) if main is not None else None
+    if seen is None:
+        return Check(False, "Observing", "The online store has not been observed yet")
+    check = Check(seen.ready, seen.reason, seen.message)
+    if active is not None and pending is not None:
+        pending_seen = observed.store(pending)
+        if pending_seen is not None and not pending_seen.ready:
+            check = Check(check.ok, check.reason, f"{check.message}; the new {pending.type} store is not ready: {pending_seen.message}")
+    return check
+
+
+def _last_finished(jobs: dict[str, JobState], store: str) -> JobState | None:
+    finished = [j for j in jobs.values() if j.store == store and j.phase in ("Succeeded", "Failed")]
+    return max(finished, key=lambda j: j.end, default=None)
+
+
+def _materialized_check(decision: Decision, observed: Observed) -> tuple[Check, JobState | None]:
+    active, progress = decision.active, decision.progress
+    if progress is not None and decision.failed and progress.reason.startswith("Backfill"):
+        stays = f"serving stays on {active.type}" if active else "nothing serves yet"
+        return Check(False, progress.reason, f"{progress.message}; {stays}"), decision.backfill
+    if active is None:
+        if progress is not None and progress.reason.startswith("Backfill"):
+            return Check(False, progress.reason, progress.message), None
+        return Check(False, "WaitingForStore", "The backfill starts once the online store is ready"), None
+    last = _last_finished(observed.jobs, store_label(active))
+    if last is not None and last.phase == "Failed":
+        return Check(False, "MaterializationFailed", f"Job {last.name} failed: {last.message}"), last
+    if last is None:
+        return Check(True, "Backfilled", f"{active.type} was backfilled before it started serving"), None
+    return Check(True, "MaterializationSucceeded", f"Job {last.name} finished at {last.end}"), last
+
+
+def _serving_check(decision: Decision, state: ServingState) -> Check:
+    active = decision.active
+    if active is None:
+        return Check(False, "WaitingForStore", "Serving starts once the online store has been backfilled")
+    if not state.enabled:
+        return Check(True, "ServingDisabled", "spec.serving.enabled is false")
+    if state.done and state.store == store_label(active):
+        return Check(True, "DeploymentAvailable", f"{state.available}/{state.replicas} serving pods available on {active.type}")
+    # During a rollout (maxUnavailable 0) the previous pods keep serving: capacity, not the template, decides.
+    if state.exists and state.available >= state.replicas:
+        return Check(True, "RollingOut", f"{state.available}/{state.replicas} serving pods available; rolling out on {active.type}")
+    return Check(False, "DeploymentUnavailable", f"{state.available}/{state.replicas} serving pods available on {active.type}")
+
+
+def report(
+    ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision, observed: Observed, failures: list[Failure]
+) -> dict[str, Any]:
+    """The new status: records from the decision, conditions and phase from what was seen and refused."""
+    store = _store_check(decision, observed)
+    materialized, last = _materialized_check(decision, observed)
+    checks = {ONLINE_STORE_READY: store, MATERIALIZED: materialized, SERVING_READY: _serving_check(decision, observed.serving)}
+    checks[READY] = ready_check(store, materialized, checks[SERVING_READY])
+    checks = with_failures(checks, failures)
+    previous_conditions = [c.model_dump(by_alias=True) for c in before.conditions]
+    conditions = merge_conditions(previous_conditions, checks, ctx.generation, now())
+    for condition in changed_conditions(previous_conditions, conditions):
+        ok = condition["status"] == "True"
+        ctx.emit("Normal" if ok else "Warning", condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
+    pending = decision.pending
+    pending_seen = observed.store(pending) if pending is not None else None
+    failed = decision.failed or bool(failures) or bool(pending_seen and pending_seen.error)
+    new: dict[str, Any] = {
         "observedGeneration": ctx.generation,
-        "phase": _phase(status.phase, active, desired, backfill, checks[READY], bool(retiring)),
-        "onlineStore": _ref(active),
-        "pendingOnlineStore": _ref(pending),
-        "retiringOnlineStores": [_ref(ref) for ref in retiring],
+        "phase": phase(
+            before.phase,
+            serving=decision.active is not None,
+            switching=pending is not None,
+            failed=failed,
+            preparing=pending.state if pending else "",
+            ready=checks[READY].ok,
+            settling=bool(decision.retiring) or (decision.active is not None and decision.active.state != "Serving"),
+        ),
+        "onlineStore": _dump(decision.active),
+        "pendingOnlineStore": _dump(pending),
+        "retiringOnlineStores": [_dump(r) for r in decision.retiring],
         "conditions": conditions,
     }
     if last is not None:
@@ -111,75 +243,24 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> d
     return new
 
 
-def _ref(ref: StoreRef | None) -> dict[str, Any] | None:
-    return ref.model_dump(by_alias=True) if ref is not None else None
+def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: Exception) -> dict[str, Any]:
+    """The status of a pass that could not even observe: the records stay, the error is told."""
+    before = FeatureStoreStatus.model_validate(previous or {})
+    message = f"Reconcile failed: {type(error).__name__}: {error}"
+    check = Check(False, "ReconcileError", message)
+    old = {c.type: Check(c.status == "True", c.reason, c.message) for c in before.conditions}
+    checks = {kind: old.get(kind, check) for kind in (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY)}
+    checks[READY] = check
+    previous_conditions = [c.model_dump(by_alias=True) for c in before.conditions]
+    conditions = merge_conditions(previous_conditions, checks, ctx.generation, now())
+    for condition in changed_conditions(previous_conditions, conditions):
+        ctx.emit("Warning", condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
+    return {
+        "observedGeneration": ctx.generation,
+        "phase": "Degraded" if before.online_store.type else "Failed",
+        "conditions": conditions,
+    }
 
 
-def _switched_message(old: StoreRef | None, new: StoreRef) -> str:
-    if old is None:
-        return f"Backfilled {new.type} at {new.endpoint}; it now serves"
-    return f"Switched the online store from {old.type} ({old.endpoint}) to {new.type} ({new.endpoint}) after a successful backfill"
-
-
-def _store_check(state: StoreState) -> Check:
-    return Check(state.ready, state.reason, state.message)
-
-
-async def _materialized(
-    ctx: ReconcileContext, active: StoreRef | None, backfill: JobState | None
-) -> tuple[Check, JobState | None]:
-    if backfill is not None and backfill.phase == "Failed":
-        stays = f"serving stays on {active.type}" if active else "nothing serves yet"
-        return Check(False, "BackfillFailed", f"Backfill Job {backfill.name} failed ({backfill.message}); {stays}"), backfill
-    if active is None:
-        if backfill is None:
-            return Check(False, "WaitingForStore", "The backfill starts once the online store is ready"), None
-        return Check(False, "BackfillRunning", f"Backfill Job {backfill.name} is filling the online store"), None
-    last = await materialization.last_finished(ctx, active.type)
-    if last is not None and last.phase == "Failed":
-        return Check(False, "MaterializationFailed", f"Job {last.name} failed: {last.message}"), last
-    if last is None:
-        return Check(True, "Backfilled", f"{active.type} was backfilled before it started serving"), None
-    return Check(True, "MaterializationSucceeded", f"Job {last.name} finished at {last.end}"), last
-
-
-def _phase(
-    previous: str, active: StoreRef | None, desired: StoreState, backfill: JobState | None, ready: Check, retiring: bool
-) -> str:
-    failed = backfill is not None and backfill.phase == "Failed"
-    if active is None:
-        if failed or desired.reason in _STORE_ERRORS:
-            return "Failed"
-        return "Materializing" if backfill is not None else "Provisioning"
-    if active.type != desired.type or (desired.target is not None and desired.target.endpoint != active.endpoint):
-        return "Degraded" if failed or desired.reason in _STORE_ERRORS else "Switching"
-    if ready.ok:
-        return "Switching" if retiring else "Ready"
-    return "Provisioning" if previous in _EARLY_PHASES else "Degraded"
-
-
-async def _retire(ctx: ReconcileContext, retiring: list[StoreRef], active: StoreRef) -> list[StoreRef]:
-    for ref in retiring:
-        if ref.type != active.type:
-            await stores.retire(ctx, ref.type)
-            await materialization.forget_backfills(ctx, ref.type)
-    return []
-
-
-async def _collect_configs(ctx: ReconcileContext, keep: list[StoreTarget]) -> None:
-    """Delete the rendered configs of stores that neither serve nor are being prepared."""
-    owner = ctx.owner
-    wanted = {feast_config.config_map_name(owner, target) for target in keep}
-    selector = {"app.kubernetes.io/instance": owner.name, COMPONENT_LABEL: feast_config.COMPONENT}
-    for config in await ctx.kube.list("v1", "ConfigMap", owner.namespace, selector):
-        if config["metadata"]["name"] not in wanted:
-            await ctx.kube.delete("v1", "ConfigMap", config["metadata"]["name"], owner.namespace)
-
-
-def _announce_transitions(ctx: ReconcileContext, before: FeatureStoreStatus, after: list[dict]) -> None:
-    """An event per condition flip; a brand-new FeatureStore only reports Ready."""
-    old = {c.type: c.status for c in before.conditions}
-    for condition in after:
-        kind, status = condition["type"], condition["status"]
-        if old.get(kind, "") != status and (kind in old or kind == READY):
-            ctx.emit("Normal" if status == "True" else "Warning", condition["reason"], f"{kind}={status}: {condition['message']}")
+def _dump(record: StoreRecord | None) -> dict[str, Any] | None:
+    return record.model_dump(by_alias=True) if record is not None else None

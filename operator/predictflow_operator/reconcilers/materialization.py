@@ -1,15 +1,18 @@
-"""Materialization: keep the CronJob on the serving store, run and watch backfill Jobs."""
+"""Materialization: observe the backfill and scheduled Jobs, start and cancel backfills, keep the CronJob."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from ..builders import materialization as builder
-from ..builders.common import COMPONENT_LABEL, STORE_TYPE_LABEL, Owner
+from ..builders.common import COMPONENT_LABEL, FS_LABEL, STORE_LABEL
 from ..builders.store import StoreTarget
 from .context import ReconcileContext
 
 _JOB = ("batch/v1", "Job")
+_JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 @dataclass(frozen=True)
@@ -19,73 +22,84 @@ class JobState:
     message: str = ""
     start: str = ""
     end: str = ""
+    store: str = ""  # the store label: which store it wrote
+    scheduled: bool = False  # a run of the CronJob rather than a backfill
+    report: dict[str, Any] | None = None  # what the job reported on exit (rows written, rows in the source)
+    deleting: bool = False
 
 
-def job_state(job: dict | None, name: str) -> JobState:
+def job_state(job: dict | None, name: str, report: dict[str, Any] | None = None) -> JobState:
     if job is None:
         return JobState(name, "Absent")
-    status = job.get("status") or {}
+    meta, status = job["metadata"], job.get("status") or {}
+    labels = meta.get("labels") or {}
+    common = {
+        "store": labels.get(STORE_LABEL, ""),
+        "scheduled": labels.get(COMPONENT_LABEL) == builder.COMPONENT,
+        "report": report,
+        "deleting": bool(meta.get("deletionTimestamp")),
+    }
     start, end = status.get("startTime", ""), status.get("completionTime", "")
     for condition in status.get("conditions") or []:
         if condition.get("status") != "True":
             continue
         if condition.get("type") == "Complete":
-            return JobState(name, "Succeeded", "", start, end)
+            return JobState(name, "Succeeded", "", start, end, **common)
         if condition.get("type") == "Failed":
             failed_at = condition.get("lastTransitionTime", "")
             reason = f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}".rstrip(": ")
-            return JobState(name, "Failed", reason, start, failed_at)
-    return JobState(name, "Running", "", start)
+            return JobState(name, "Failed", reason, start, failed_at, **common)
+    return JobState(name, "Running", "", start, **common)
+
+
+def _report(pod: dict) -> dict[str, Any] | None:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        message = ((container.get("state") or {}).get("terminated") or {}).get("message")
+        if message:
+            try:
+                report = json.loads(message)
+            except ValueError:
+                return None
+            return report if isinstance(report, dict) else None
+    return None
+
+
+async def observe(ctx: ReconcileContext) -> dict[str, JobState]:
+    """Every backfill and scheduled Job of this FeatureStore, with what their pods reported."""
+    owner = ctx.owner
+    labels = {FS_LABEL: owner.name}
+    reports: dict[str, dict[str, Any]] = {}
+    for pod in await ctx.kube.list("v1", "Pod", owner.namespace, {**labels, COMPONENT_LABEL: builder.BACKFILL_COMPONENT}):
+        report = _report(pod)
+        job_name = (pod["metadata"].get("labels") or {}).get(_JOB_NAME_LABEL)
+        if report is not None and job_name:
+            reports[job_name] = report
+    jobs: dict[str, JobState] = {}
+    for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT):
+        for job in await ctx.kube.list(*_JOB, owner.namespace, {**labels, COMPONENT_LABEL: component}):
+            name = job["metadata"]["name"]
+            jobs[name] = job_state(job, name, reports.get(name))
+    return jobs
+
+
+def backfill_name(ctx: ReconcileContext, store: StoreTarget, generation: int) -> str:
+    identity = builder.backfill_identity(ctx.spec, store, ctx.settings.runtime_image, generation)
+    return builder.backfill_job_name(ctx.owner, store, identity)
+
+
+async def start_backfill(ctx: ReconcileContext, store: StoreTarget, generation: int) -> None:
+    """Create the backfill Job once (a Job's template is immutable: it is never re-applied)."""
+    identity = builder.backfill_identity(ctx.spec, store, ctx.settings.runtime_image, generation)
+    created = await ctx.kube.create_if_absent(builder.backfill_job(ctx.owner, ctx.spec, store, ctx.settings.runtime_image, identity))
+    if created:
+        name = builder.backfill_job_name(ctx.owner, store, identity)
+        ctx.emit("Normal", "BackfillStarted", f"Started Job {name}: full materialization into {store.type} at {store.endpoint}")
+
+
+async def delete_job(ctx: ReconcileContext, name: str, why: str) -> None:
+    if await ctx.kube.delete(*_JOB, name, ctx.owner.namespace):
+        ctx.emit("Normal", "BackfillCancelled", f"Deleted Job {name}: {why}")
 
 
 async def ensure_cron_job(ctx: ReconcileContext, store: StoreTarget, config_checksum: str) -> None:
     await ctx.kube.apply(builder.cron_job(ctx.owner, ctx.spec, store, ctx.settings.runtime_image, config_checksum))
-
-
-async def ensure_backfill(ctx: ReconcileContext, store: StoreTarget) -> JobState:
-    """Start (once) and report the full backfill into `store`; cancel backfills meant for other stores."""
-    owner = ctx.owner
-    identity = builder.backfill_identity(ctx.spec, store, ctx.settings.runtime_image)
-    name = builder.backfill_job_name(owner, store, identity)
-    await cancel_backfills(ctx, keep=name)
-    job = await ctx.kube.get(*_JOB, name, owner.namespace)
-    if job is not None and job["metadata"].get("deletionTimestamp"):
-        return JobState(name, "Running", "a cancelled run of this backfill is still being deleted")
-    if job is None:
-        job = await ctx.kube.apply(builder.backfill_job(owner, ctx.spec, store, ctx.settings.runtime_image, identity))
-        ctx.emit("Normal", "BackfillStarted", f"Started Job {name}: full materialization into {store.type} at {store.endpoint}")
-    return job_state(job, name)
-
-
-async def cancel_backfills(ctx: ReconcileContext, keep: str | None = None) -> None:
-    for job in await _jobs(ctx, builder.BACKFILL_COMPONENT):
-        name = job["metadata"]["name"]
-        if name != keep and job_state(job, name).phase == "Running":
-            await ctx.kube.delete(*_JOB, name, ctx.owner.namespace)
-            ctx.emit("Normal", "BackfillCancelled", f"Cancelled Job {name}: the spec no longer needs it")
-
-
-async def forget_backfills(ctx: ReconcileContext, store_type: str) -> None:
-    """A retired store's backfills describe data that is gone: a store re-created later with the
-    same endpoint must be backfilled again, not matched to the old Job."""
-    for job in await _jobs(ctx, builder.BACKFILL_COMPONENT):
-        if (job["metadata"].get("labels") or {}).get(STORE_TYPE_LABEL) == store_type:
-            await ctx.kube.delete(*_JOB, job["metadata"]["name"], ctx.owner.namespace)
-
-
-async def _jobs(ctx: ReconcileContext, component: str) -> list[dict]:
-    owner: Owner = ctx.owner
-    return await ctx.kube.list(*_JOB, owner.namespace, {"app.kubernetes.io/instance": owner.name, COMPONENT_LABEL: component})
-
-
-async def last_finished(ctx: ReconcileContext, store_type: str) -> JobState | None:
-    """The newest finished backfill or scheduled run against a store of `store_type`."""
-    finished = []
-    for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT):
-        for job in await _jobs(ctx, component):
-            if (job["metadata"].get("labels") or {}).get(STORE_TYPE_LABEL) != store_type:
-                continue
-            state = job_state(job, job["metadata"]["name"])
-            if state.phase in ("Succeeded", "Failed"):
-                finished.append(state)
-    return max(finished, key=lambda s: s.end, default=None)

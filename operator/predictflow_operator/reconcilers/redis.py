@@ -1,59 +1,54 @@
-"""The in-cluster Redis store: provision it, report its readiness, retire it."""
+"""The in-cluster Redis store driver: a StatefulSet, its Services, config and password."""
 
 from __future__ import annotations
 
 from .. import passwords
-from ..builders import redis as redis_builder
-from ..builders.common import checksum
+from ..api.models import FeatureStoreSpec, StoreRecord
+from ..builders import redis as builder
+from ..builders.common import Owner
 from .context import ReconcileContext
-from .store import StoreState
+from .secrets import secret_checksum
+from .store import StoreObservation
 
 _STATEFULSET = ("apps/v1", "StatefulSet")
 
 
-async def _password_checksum(ctx: ReconcileContext) -> str:
-    owner = ctx.owner
-    created = await ctx.kube.create_if_absent(
-        redis_builder.password_secret(owner, passwords.generate())
-    )
-    if created:
-        ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis password in Secret {redis_builder.secret_name(owner)}")
-    secret = await ctx.kube.get("v1", "Secret", redis_builder.secret_name(owner), owner.namespace)
-    data = (secret or {}).get("data") or {}
-    if redis_builder.PASSWORD_KEY not in data:
-        raise ValueError(f"Secret {redis_builder.secret_name(owner)} has no key {redis_builder.PASSWORD_KEY!r}")
-    return checksum(data[redis_builder.PASSWORD_KEY])
+def desired_record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
+    return builder.record(owner)
 
 
-async def ensure(ctx: ReconcileContext) -> StoreState:
-    owner, spec = ctx.owner, ctx.spec
-    secret_checksum = await _password_checksum(ctx)
-    await ctx.kube.apply(redis_builder.config_map(owner, spec))
-    for service in redis_builder.services(owner):
-        await ctx.kube.apply(service)
-    applied = await ctx.kube.apply(redis_builder.stateful_set(owner, spec, secret_checksum, ctx.settings.redis_image))
-    state = applied.get("status") or {}
-    ready = state.get("readyReplicas") or 0
-    wanted = 1 + spec.online_store.redis.replicas
-    target = redis_builder.target(owner)
+async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
+    checksum = await secret_checksum(ctx, record.auth_secret_ref) or ""
+    stateful_set = await ctx.kube.get(*_STATEFULSET, record.name, ctx.owner.namespace)
+    if stateful_set is None:
+        return StoreObservation(False, "RedisCreating", f"Creating the Redis StatefulSet {record.name}", record.endpoint, checksum, gone=True)
+    ready = (stateful_set.get("status") or {}).get("readyReplicas") or 0
+    wanted = stateful_set["spec"].get("replicas", 1)
     if ready >= 1:
-        message = f"Redis primary ready at {target.endpoint} ({ready}/{wanted} pods ready)"
-        return StoreState("redis", target, True, "RedisReady", message, secret_checksum)
-    return StoreState(
-        "redis", target, False, "RedisStarting", f"Waiting for the Redis primary pod ({ready}/{wanted} pods ready)", secret_checksum
-    )
+        return StoreObservation(True, "RedisReady", f"Redis primary ready at {record.endpoint} ({ready}/{wanted} pods ready)", record.endpoint, checksum)
+    return StoreObservation(False, "RedisStarting", f"Waiting for the Redis primary pod ({ready}/{wanted} pods ready)", record.endpoint, checksum)
 
 
-async def retire(ctx: ReconcileContext) -> bool:
+async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
+    owner, spec = ctx.owner, ctx.spec
+    if await ctx.kube.create_if_absent(builder.password_secret(owner, passwords.generate())):
+        ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis password in Secret {record.auth_secret_ref.name}")
+    checksum = seen.secret_checksum or await secret_checksum(ctx, record.auth_secret_ref)
+    if not checksum:
+        raise ValueError(f"Secret {record.auth_secret_ref.name} has no key {record.auth_secret_ref.key!r}")
+    await ctx.kube.apply(builder.config_map(owner, spec))
+    for service in builder.services(owner):
+        await ctx.kube.apply(service)
+    await ctx.kube.apply(builder.stateful_set(owner, spec, checksum, ctx.settings.redis_image))
+
+
+async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
     """Delete the StatefulSet (its PVCs follow by retention policy), Services, config and password."""
     owner = ctx.owner
-    deleted = await ctx.kube.delete(*_STATEFULSET, redis_builder.name(owner), owner.namespace)
-    for service in redis_builder.services(owner):
+    deleted = await ctx.kube.delete(*_STATEFULSET, record.name, owner.namespace)
+    for service in builder.services(owner):
         await ctx.kube.delete("v1", "Service", service["metadata"]["name"], owner.namespace)
-    await ctx.kube.delete("v1", "ConfigMap", redis_builder.config_map_name(owner), owner.namespace)
-    await ctx.kube.delete("v1", "Secret", redis_builder.secret_name(owner), owner.namespace)
+    await ctx.kube.delete("v1", "ConfigMap", builder.config_map_name(owner), owner.namespace)
+    await ctx.kube.delete("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
     if deleted:
-        ctx.emit("Normal", "StoreRetired", f"Retired the in-cluster Redis {redis_builder.name(owner)} and its volumes")
-    return deleted
-
-
+        ctx.emit("Normal", "StoreRetired", f"Retired the in-cluster Redis {record.name} and its volumes")

@@ -5,19 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..builders import serving as builder
+from ..builders.common import STORE_LABEL
 from ..builders.store import StoreTarget
-from ..status import Check
 from .context import ReconcileContext
 
 
 @dataclass(frozen=True)
 class ServingState:
-    check: Check
-    rolled_out: bool  # every pod runs the current template: the previous store is no longer read
+    enabled: bool
+    exists: bool
+    store: str  # the store label of the pod template
+    done: bool  # every pod runs the current template
+    available: int
+    replicas: int
+
+    def rolled_onto(self, store_label: str) -> bool:
+        """No pod reads any other store than `store_label`."""
+        return not self.enabled or not self.exists or (self.store == store_label and self.done)
 
 
-def rollout(deployment: dict, replicas: int) -> tuple[bool, int]:
-    """(every pod runs the current template, available pods)."""
+def observe_deployment(deployment: dict | None, enabled: bool, replicas: int) -> ServingState:
+    if deployment is None:
+        return ServingState(enabled, False, "", False, 0, replicas)
     status = deployment.get("status") or {}
     generation = deployment["metadata"].get("generation", 0)
     available = status.get("availableReplicas") or 0
@@ -27,29 +36,27 @@ def rollout(deployment: dict, replicas: int) -> tuple[bool, int]:
         and (status.get("replicas") or 0) <= replicas
         and available >= replicas
     )
-    return done, available
+    labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return ServingState(enabled, True, labels.get(STORE_LABEL, ""), done, available, replicas)
 
 
-async def ensure(ctx: ReconcileContext, store: StoreTarget, config_checksum: str) -> ServingState:
+async def observe(ctx: ReconcileContext) -> ServingState:
+    deployment = await ctx.kube.get("apps/v1", "Deployment", builder.name(ctx.owner), ctx.owner.namespace)
+    return observe_deployment(deployment, ctx.spec.serving.enabled, ctx.spec.serving.replicas)
+
+
+async def ensure(ctx: ReconcileContext, store: StoreTarget, config_checksum: str) -> None:
     owner, spec = ctx.owner, ctx.spec
     if not spec.serving.enabled:
         await remove(ctx)
-        return ServingState(Check(True, "ServingDisabled", "spec.serving.enabled is false"), True)
-    deployment = await ctx.kube.apply(builder.deployment(owner, spec, store, ctx.settings.serving_image, config_checksum))
+        return
+    await ctx.kube.apply(builder.deployment(owner, spec, store, ctx.settings.serving_image, config_checksum))
     await ctx.kube.apply(builder.service(owner))
     pdb = builder.pod_disruption_budget(owner, spec)
     if pdb:
         await ctx.kube.apply(pdb)
     else:
         await ctx.kube.delete("policy/v1", "PodDisruptionBudget", builder.name(owner), owner.namespace)
-    replicas = spec.serving.replicas
-    done, available = rollout(deployment, replicas)
-    if done:
-        return ServingState(Check(True, "DeploymentAvailable", f"{available}/{replicas} serving pods available on {store.type}"), True)
-    # During a rollout (maxUnavailable 0) the previous pods keep serving: capacity, not the template, decides.
-    if available >= replicas:
-        return ServingState(Check(True, "RollingOut", f"{available}/{replicas} serving pods available; rolling out on {store.type}"), False)
-    return ServingState(Check(False, "DeploymentUnavailable", f"{available}/{replicas} serving pods available on {store.type}"), False)
 
 
 async def remove(ctx: ReconcileContext) -> None:

@@ -1,0 +1,16 @@
+"""Checksums of the Secret values pods read, so a rotation rolls them."""
+
+from __future__ import annotations
+
+from ..api.models import SecretKeyRef
+from ..builders.common import checksum
+from .context import ReconcileContext
+
+
+async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
+    """None when the Secret or its key is missing."""
+    if not ref.name:
+        return None
+    secret = await ctx.kube.get("v1", "Secret", ref.name, ctx.owner.namespace)
+    value = ((secret or {}).get("data") or {}).get(ref.key)
+    return checksum(value) if value else None
