@@ -23,7 +23,8 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / d) for d in ("operator", "serving", "feature_repo", "e2e")),
-            "PREDICTFLOW_RESYNC_SECONDS": "1",
+            # Far longer than any test: every step a test waits for is driven by watches.
+            "PREDICTFLOW_RESYNC_SECONDS": "600",
             **self.env,
         }
         self._proc = processes.spawn(

@@ -1,10 +1,15 @@
-"""kopf handlers: a few lines each, everything else lives in the reconcilers."""
+"""kopf handlers: a few lines each, everything else lives in the reconcilers.
+
+One daemon per FeatureStore runs its reconcile passes. A pass runs when the FeatureStore, one of
+its Jobs, StatefulSets, Deployments or backfill pods, or a Secret it reads changes (watches wake the
+daemon), and otherwise once per resync interval as a safety net. A pass writes the status only
+when it changed, and children only when their manifests did, so a FeatureStore at rest costs no writes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 
 import kopf
@@ -12,7 +17,7 @@ from lightkube import AsyncClient
 
 from . import GROUP, PLURAL, VERSION
 from .api.models import FeatureStoreStatus, parse_spec
-from .builders.common import Owner
+from .builders.common import FS_LABEL, Owner
 from .clients.kube import Kube
 from .reconcilers import featurestore
 from .reconcilers.context import OperatorMemo, ReconcileContext
@@ -20,7 +25,7 @@ from .reconcilers.stores import driver
 from .settings import Settings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
-_settings = Settings.from_env()  # read at import: the timer's interval is part of its registration
+OWNED = {FS_LABEL: kopf.PRESENT}
 log = logging.getLogger("predictflow.handlers")
 
 
@@ -31,8 +36,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
-    memo.operator = OperatorMemo(kube=Kube(AsyncClient()), settings=_settings)
-    memo.locks = weakref.WeakValueDictionary()  # a lock lives while a pass holds it
+    memo.operator = OperatorMemo(kube=Kube(AsyncClient()), settings=Settings.from_env())
 
 
 @kopf.on.cleanup()
@@ -50,30 +54,54 @@ def _context(body: Any, memo: kopf.Memo) -> ReconcileContext:
     )
 
 
-async def _reconcile(body: Any, patch: kopf.Patch, memo: kopf.Memo) -> None:
+@kopf.daemon(*RESOURCE, cancellation_timeout=10)
+async def reconciler(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """The FeatureStore's reconcile loop; `body` is kept current by kopf's watch."""
+    operator: OperatorMemo = memo.operator
     uid = body["metadata"]["uid"]
-    ctx = _context(body, memo)
-    previous = dict(body.get("status") or {})
-    lock = memo.locks.setdefault(uid, asyncio.Lock())
-    async with lock:
-        try:
-            status = await featurestore.reconcile(ctx, previous)
-        except Exception as error:  # the status says what went wrong; kopf retries with backoff
-            patch.status.update(featurestore.failed_pass(ctx, previous, error))
-            raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=10) from error
-    patch.status.update(status)
+    wakeup = operator.wakeup(uid)
+    try:
+        while not stopped:
+            wakeup.clear()
+            delay = await featurestore.run_pass(_context(body, memo), body)
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        operator.forget(uid)
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec")
-async def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    await _reconcile(body, patch, memo)
+@kopf.on.event(*RESOURCE)
+async def featurestore_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.operator.wake(body["metadata"]["uid"])
 
 
-@kopf.timer(*RESOURCE, interval=_settings.resync_seconds, initial_delay=_settings.resync_seconds)
-async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    await _reconcile(body, patch, memo)
+def _wake_owners(body: kopf.Body, memo: kopf.Memo) -> None:
+    for ref in body["metadata"].get("ownerReferences") or []:
+        memo.operator.wake(ref.get("uid", ""))
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=OWNED)
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _wake_owners(body, memo)
+
+
+@kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "backfill"})
+async def backfill_pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A backfill pod's report (its termination message) may land after its Job's last event."""
+    namespace, name = body["metadata"]["namespace"], (body["metadata"].get("labels") or {}).get(FS_LABEL, "")
+    memo.operator.wake_named(namespace, name)
+
+
+@kopf.on.event("", "v1", "secrets", labels=OWNED)
+async def secret_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Only labelled Secrets are watched (the generated ones, owned, and users' Secrets labelled with
+    the FeatureStore's name); an unlabelled user Secret is re-read on the resync."""
+    _wake_owners(body, memo)
+    memo.operator.wake_readers(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
 def _deletes_aws(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:

@@ -3,8 +3,9 @@
 The Helm chart grants exactly these (tests compare its rendered RBAC with this list) and no more.
 How the code uses each: the reconcilers go through `clients.kube.Kube`, where `apply` is a
 server-side apply (a PATCH, which the API server also authorizes as `create` when the object does
-not exist yet), `create_if_absent` a CREATE, and `get`, `list` and `delete` what they say; kopf lists and watches FeatureStores, patches them (finalizer, progress annotations) and
-their status, and posts Events. kopf runs with standalone peering, so it needs no peering objects.
+not exist yet), `create_if_absent` a CREATE, and `get`, `list` and `delete` what they say (`apply` reads the child
+first and writes only when its manifest changed); kopf lists and watches FeatureStores and the
+children whose changes wake a pass, patches the finalizer, and posts Events. kopf runs with standalone peering, so it needs no peering objects.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ class Rule:
 APPLY = ("create", "patch")  # Kube.apply: server-side apply creates and updates
 
 # Needed in every namespace whose FeatureStores the operator handles.
+WATCH = ("list", "watch")
 NAMESPACED: tuple[Rule, ...] = (
-    Rule(GROUP, PLURAL, ("list", "watch", "patch"), "kopf watches FeatureStores and patches finalizers and progress annotations"),
-    Rule(GROUP, f"{PLURAL}/status", ("patch",), "kopf writes the status the reconcile returns"),
+    Rule(GROUP, PLURAL, ("list", "watch", "patch"), "kopf watches FeatureStores and patches their finalizer"),
+    Rule(GROUP, f"{PLURAL}/status", ("patch",), "each pass writes the status fields that changed"),
     Rule("", "events", ("create",), "kopf posts Events for the FeatureStore"),
-    Rule("", "secrets", ("create", "get", "delete"),
-         "generated Redis passwords and ElastiCache AUTH tokens are created once; user Secrets are read for checksums; retired stores' Secrets are deleted"),
-    Rule("", "configmaps", (*APPLY, "list", "delete"), "Redis and Feast configs are applied; stale Feast configs are listed and deleted"),
-    Rule("", "services", (*APPLY, "delete"), "Redis and serving Services are applied, and deleted when a store retires"),
-    Rule("apps", "statefulsets", (*APPLY, "delete"), "the in-cluster Redis is applied, and deleted when it retires"),
-    Rule("apps", "deployments", (*APPLY, "delete"), "the serving Deployment is applied, and deleted when serving is disabled"),
-    Rule("batch", "cronjobs", APPLY, "the materialization CronJob is applied"),
-    Rule("batch", "jobs", (*APPLY, "get", "list", "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
-    Rule("policy", "poddisruptionbudgets", (*APPLY, "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
+    Rule("", "secrets", ("create", "get", "delete", *WATCH),
+         "generated Redis passwords and ElastiCache AUTH tokens are created once; Secrets are read for checksums and watched so a rotation rolls the pods; retired stores' Secrets are deleted"),
+    Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
+    Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),
+    Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message"),
+    Rule("apps", "statefulsets", (*APPLY, "get", *WATCH, "delete"), "the in-cluster Redis is applied, watched for readiness, and deleted when it retires"),
+    Rule("apps", "deployments", (*APPLY, "get", *WATCH, "delete"), "the serving Deployment is applied, watched for its rollout, and deleted when serving is disabled"),
+    Rule("batch", "cronjobs", (*APPLY, "get"), "the materialization CronJob is applied when changed"),
+    Rule("batch", "jobs", (*APPLY, "get", *WATCH, "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
+    Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
 )
 
 # Cluster-wide mode only: kopf observes CRDs so that a FeatureStore CRD installed or replaced

@@ -24,7 +24,7 @@ class Settings:
             runtime_image=os.environ.get("PREDICTFLOW_RUNTIME_IMAGE", f"predictflow/runtime:{VERSION}"),
             serving_image=os.environ.get("PREDICTFLOW_SERVING_IMAGE", f"predictflow/serving:{VERSION}"),
             redis_image=os.environ.get("PREDICTFLOW_REDIS_IMAGE", "redis:7-alpine"),
-            resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "15")),
+            resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "300")),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
         )

@@ -176,7 +176,8 @@ def test_a_new_store_that_never_becomes_available_keeps_serving_on_the_old_one(k
     assert not [j for j in backfill_jobs(kube, namespace) if j.metadata.labels[STORE_TYPE] == "elasticache"]
     assert serving_store(kube, namespace) == "redis"
 
-    kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace}, "stringData": {"token": "now-it-exists-123"}}))
+    # labelled for the FeatureStore, so its watch sees it at once (an unlabelled one waits for a resync)
+    kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace, "labels": {"predictflow.io/featurestore": "churn"}}, "stringData": {"token": "now-it-exists-123"}}))
     new_backfill(kube, namespace, "elasticache")
     eventually(lambda: status(kube, namespace).get("phase") == "Switching", what="the switch to proceed")
 

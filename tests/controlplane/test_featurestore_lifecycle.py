@@ -11,6 +11,7 @@ from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Secret
 from lightkube.types import PatchType
 
+from predictflow_devtools.apiserver_metrics import operator_writes
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.pytest_plugin import kubectl_binary
 from predictflow_devtools.waiting import eventually
@@ -127,18 +128,46 @@ def test_rotating_the_password_rolls_the_pods_that_use_it(kube, namespace, opera
     assert "rotated-password-1" not in operator.log_text()
 
 
-def test_reconciling_an_unchanged_featurestore_changes_nothing_also_after_a_restart(kube, namespace, operator):
+def passes(operator, namespace):
+    """Finished passes over churn in `namespace`, from the operator's debug log."""
+    return operator.log_text().count(f"pass over {namespace}/churn: status fields changed")
+
+
+def quiet_writes(plane, seconds=3):
+    """The write count once no write has happened for `seconds` (earlier tests' namespaces settle)."""
+    def settled():
+        before = operator_writes(plane)
+        time.sleep(seconds)
+        return (before,) if operator_writes(plane) == before else None
+    return eventually(settled, what="the API server to see no writes", timeout=60)[0]
+
+
+def idle_passes(operator, namespace):
+    return operator.log_text().count(f"pass over {namespace}/churn: status fields changed: none")
+
+
+def test_reconciling_an_unchanged_featurestore_changes_nothing_also_after_a_restart(kube, namespace, operator, control_plane):
     apply_featurestore(kube, namespace, SPEC)
     bring_to_ready(kube, namespace)
-    time.sleep(2)  # let the last status write land
+    eventually(lambda: idle_passes(operator, namespace) >= 1, what="a pass that found nothing to change")
     before = resource_versions(kube, namespace)
+    status_before = status(kube, namespace)
+
+    # A change that is not the spec wakes a pass (the FeatureStore is watched); it must write nothing.
+    idle = idle_passes(operator, namespace)
+    writes = quiet_writes(control_plane)
+    kube.patch(FeatureStoreResource, "churn", {"metadata": {"annotations": {"test/poke": "1"}}}, namespace=namespace, patch_type=PatchType.MERGE)
+    eventually(lambda: idle_passes(operator, namespace) > idle, what="the woken pass")
+    assert operator_writes(control_plane) == writes, "a pass at rest wrote to the API server"
+    assert resource_versions(kube, namespace) == before
+    assert status(kube, namespace) == status_before
     fs_before = kube.get(FeatureStoreResource, "churn", namespace=namespace).metadata.resourceVersion
 
-    time.sleep(4)  # four resync passes (PREDICTFLOW_RESYNC_SECONDS=1)
-    assert resource_versions(kube, namespace) == before
-
+    # A restarted operator runs a pass over every FeatureStore at start: it must converge on nothing.
+    passes_before, idle_before = passes(operator, namespace), idle_passes(operator, namespace)
     operator.restart()
-    time.sleep(6)  # resume + several resyncs
+    eventually(lambda: passes(operator, namespace) > passes_before, what="the restarted operator's first pass")
+    assert idle_passes(operator, namespace) - idle_before == passes(operator, namespace) - passes_before
     assert resource_versions(kube, namespace) == before
     assert kube.get(FeatureStoreResource, "churn", namespace=namespace).metadata.resourceVersion == fs_before
 

@@ -97,7 +97,7 @@ def test_default_values_install_a_cluster_wide_operator():
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
         "PREDICTFLOW_SERVING_IMAGE": f"predictflow/serving:{VERSION}",
         "PREDICTFLOW_REDIS_IMAGE": "redis:7-alpine",
-        "PREDICTFLOW_RESYNC_SECONDS": "15",
+        "PREDICTFLOW_RESYNC_SECONDS": "300",
     }
     [binding] = of_kind(documents, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == FULLNAME

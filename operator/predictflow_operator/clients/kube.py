@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
@@ -10,6 +12,9 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import CascadeType, PatchType
 
 from .. import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
+
+# The digest of what the operator last applied to a child: equal digests mean nothing to write.
+APPLIED_ANNOTATION = f"{GROUP}/applied"
 
 FeatureStoreResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 
@@ -42,8 +47,15 @@ class Kube:
         self.client = client
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply, skipped when the live object carries the digest of this very manifest,
+        so a FeatureStore at rest costs reads, never writes."""
         res = resource_type(manifest["apiVersion"], manifest["kind"])
-        meta = manifest["metadata"]
+        digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:20]
+        meta = {**manifest["metadata"], "annotations": {**(manifest["metadata"].get("annotations") or {}), APPLIED_ANNOTATION: digest}}
+        manifest = {**manifest, "metadata": meta}
+        live = await self.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
+        if live is not None and (live["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION) == digest:
+            return live
         try:
             applied = await self.client.patch(
                 res,
@@ -59,7 +71,11 @@ class Kube:
         return _as_dict(applied)
 
     async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
-        """Create once and never overwrite (generated secrets). True when created now."""
+        """Create once and never overwrite (generated secrets). True when created now. Reads first, so
+        an existing object costs no write."""
+        meta = manifest["metadata"]
+        if await self.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"]) is not None:
+            return False
         obj = resource_type(manifest["apiVersion"], manifest["kind"]).from_dict(manifest)
         try:
             await self.client.create(obj, namespace=manifest["metadata"]["namespace"], field_manager=FIELD_MANAGER)
@@ -82,7 +98,10 @@ class Kube:
         return [_as_dict(obj) async for obj in self.client.list(res, namespace=namespace, labels=labels)]
 
     async def delete(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
-        """Delete in the background (children follow by garbage collection). True if it existed."""
+        """Delete in the background (children follow by garbage collection). True if it existed. Reads
+        first, so deleting what is already gone costs no write."""
+        if await self.get(api_version, kind, name, namespace) is None:
+            return False
         try:
             await self.client.delete(
                 resource_type(api_version, kind), name, namespace=namespace, cascade=CascadeType.BACKGROUND
@@ -93,11 +112,13 @@ class Kube:
             raise ChildError("deleting", kind, name, error) from error
         return True
 
-    async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
-        await self.client.patch(
+    async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of a FeatureStore's status (None values remove fields); returns the object."""
+        patched = await self.client.patch(
             FeatureStoreResource.Status,
             name,
             {"status": status},
             namespace=namespace,
             patch_type=PatchType.MERGE,
         )
+        return _as_dict(patched)

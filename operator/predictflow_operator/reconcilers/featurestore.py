@@ -7,6 +7,8 @@ failure in its condition and the others still run, so serving keeps going on wha
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRecord
@@ -35,20 +37,73 @@ from . import materialization, serving, switch
 from .context import ReconcileContext
 from .materialization import JobState
 from .serving import ServingState
+from .store import StoreObservation
 from .stores import driver
 from .switch import CollectConfigs, Decision, DeleteJob, Observed, Provision, Retire, Serve, StartBackfill
 
+log = logging.getLogger("predictflow.reconcile")
 
-async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """Converge the children and return the new status (as the API's camelCase dict)."""
+
+async def run_pass(ctx: ReconcileContext, body: Any) -> float:
+    """One pass, its status written only where it changed; returns the seconds until the next pass
+    unless a watch wakes it sooner."""
+    previous = dict(body.get("status") or {})
+    requeue = ctx.settings.resync_seconds
+    try:
+        status, waiting_on_aws = await reconcile(ctx, previous)
+        if waiting_on_aws:
+            requeue = min(requeue, ctx.settings.elasticache_poll_seconds)
+    except Exception as error:  # the status says what went wrong; the next pass retries
+        log.exception("reconcile of %s/%s failed", ctx.owner.namespace, ctx.owner.name)
+        status, requeue = failed_pass(ctx, previous, error), min(requeue, 10.0)
+    changed = {key: value for key, value in status.items() if previous.get(key) != value}
+    log.debug("pass over %s/%s: status fields changed: %s", ctx.owner.namespace, ctx.owner.name, ", ".join(changed) or "none")
+    if changed:
+        written = await ctx.kube.patch_status(ctx.owner.name, ctx.owner.namespace, changed)
+        await _caught_up(body, written["metadata"]["resourceVersion"])
+    return requeue
+
+
+async def _caught_up(body: Any, version: str, timeout: float = 5.0) -> None:
+    """Wait until the watch has delivered the status just written, so the next pass starts from it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        seen = body["metadata"].get("resourceVersion", "")
+        if seen == version or (seen.isdigit() and version.isdigit() and int(seen) >= int(version)):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """Converge the children; returns the new status (the API's camelCase dict) and whether a store is
+    waiting on AWS (nothing watches AWS, so the caller asks again after the poll interval)."""
     before = FeatureStoreStatus.model_validate(previous or {})
     before = _upgraded(ctx, before)
     observed = await observe(ctx, before)
+    ctx.memo.remember(ctx.owner.uid, ctx.owner.namespace, ctx.owner.name, _secrets_read(ctx, before, observed))
     decision = switch.decide(before, ctx.generation, observed)
     failures = await act(ctx, decision, observed)
     for event in decision.events:
         ctx.emit(event.type, event.reason, event.message)
-    return report(ctx, before, decision, observed, failures)
+    # Nothing watches AWS, nor a missing unlabelled Secret a person is about to create: look again soon.
+    waiting = any(
+        (r.type == "elasticache" and r.mode == "managed" and not (observed.store(r) or _NOT_SEEN).ready) or (observed.store(r) or _NOT_SEEN).error
+        for r in _records(decision)
+    )
+    return report(ctx, before, decision, observed, failures), waiting
+
+
+_NOT_SEEN = StoreObservation(False, "", "")
+
+
+def _records(decision: Decision) -> list[StoreRecord]:
+    return [r for r in (decision.active, decision.pending, *decision.retiring) if r is not None]
+
+
+def _secrets_read(ctx: ReconcileContext, status: FeatureStoreStatus, observed: Observed) -> set[str]:
+    records = [observed.desired, status.online_store, status.pending_online_store]
+    return {ref.name for r in records for ref in (r.auth_secret_ref, r.ca_secret_ref) if ref.name}
 
 
 async def observe(ctx: ReconcileContext, status: FeatureStoreStatus) -> Observed:
