@@ -12,9 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log: Path, **env: str) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, *args: str, **env: str) -> None:
         self.kubeconfig = kubeconfig
         self.log = log
+        self.args = args
         self.env = env
         self._proc = None
 
@@ -28,13 +29,20 @@ class OperatorProcess:
             **self.env,
         }
         self._proc = processes.spawn(
-            [sys.executable, "-m", "predictflow_operator", "--verbose"], self.log, tie_to_parent=True, env=env
+            [sys.executable, "-m", "predictflow_operator", "--verbose", *self.args], self.log, tie_to_parent=True, env=env
         )
         return self
 
     def stop(self) -> None:
         if self._proc is not None:
             processes.terminate([self._proc.pid], grace=10)
+            self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a replica that dies without a word (a node lost), not one that shuts down."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
             self._proc = None
 
     def restart(self) -> None:

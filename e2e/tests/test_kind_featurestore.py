@@ -227,13 +227,13 @@ def assert_fresh_answer(response: httpx.Response, customer_id: int, offline: dic
     return body
 
 
-def redis_cli(ns: Kubectl, *command: str, password: str | None = None) -> str:
-    """redis-cli in the in-cluster Redis pod: its own password (from its environment), or one
+def redis_cli(ns: Kubectl, *command: str, password: str | None = None, pod: str = REDIS_POD) -> str:
+    """redis-cli in an in-cluster Redis pod: its own password (from its environment), or one
     given on stdin, so no password is ever on a command line."""
     if password is None:
-        return ns.exec(REDIS_POD, "redis-cli", *command)
+        return ns.exec(pod, "redis-cli", *command)
     script = 'read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec redis-cli "$@"'
-    return ns.exec(REDIS_POD, "sh", "-c", script, "redis-cli", *command, input=password + "\n")
+    return ns.exec(pod, "sh", "-c", script, "redis-cli", *command, input=password + "\n")
 
 
 def backfill_jobs(ns: Kubectl) -> set[str]:
@@ -497,6 +497,52 @@ def test_secret_rotation_rolls_the_pods_that_use_it(
     with port_forward(ns, f"svc/{SERVING}", 3000, e2e_log_dir) as url:
         for customer in (1001, 1999):
             assert_fresh_answer(predict(url, customer), customer, offline_features)
+
+
+OTHER_STORAGE_CLASS = "predictflow-e2e-other"
+
+
+@pytest.fixture
+def other_storage_class(ns: Kubectl) -> Iterator[str]:
+    """A second StorageClass on the node's provisioner, so a storage-class change has somewhere to go."""
+    ns.apply({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": OTHER_STORAGE_CLASS},
+        "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Delete",
+    })
+    yield OTHER_STORAGE_CLASS
+    ns.run("delete", "storageclass", OTHER_STORAGE_CLASS, "--ignore-not-found", check=False)
+
+
+def test_a_storage_class_change_replaces_the_store_under_traffic(
+    ns: Kubectl, other_storage_class: str, load: InClusterLoad, report: Callable[[str], None]
+) -> None:
+    """A StatefulSet cannot change its claims' storage class: the operator builds a new Redis on the
+    new class, backfills it, cuts serving over and retires the old one, with nothing served empty."""
+    old = fs_status(ns)["onlineStore"]["name"]
+    traffic = load.start("e2e-replace", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
+    try:
+        time.sleep(5)
+        started = time.monotonic()
+        ns.patch_merge("featurestore", NAME, {"spec": {"onlineStore": {"redis": {"persistence": {"storageClassName": other_storage_class}}}}})
+        status = eventually(
+            lambda: (s := wait_ready_on(ns, "redis")["status"])["onlineStore"]["name"] != old and s,
+            what="the replacement Redis serving", timeout=SWITCH_TIMEOUT, interval=2,
+        )
+        new = status["onlineStore"]["name"]
+        report(f"storage-class replacement {old} -> {new} settled in {time.monotonic() - started:.0f}s")
+        eventually(lambda: serving_rolled_out(ns, "redis"), what="serving on the replacement", timeout=300, interval=2)
+        eventually(lambda: not ns.get("statefulset", old) and not fs_status(ns).get("retiringOnlineStores"), what=f"{old} retired", timeout=300, interval=2)
+        claim = ns.get("pvc", f"data-{new}-0")
+        assert claim and claim["spec"]["storageClassName"] == other_storage_class
+        assert int(redis_cli(ns, "DBSIZE", pod=f"{new}-0")) >= 1000
+        time.sleep(5)
+    finally:
+        load.stop(traffic)
+        result = load.result(traffic)
+        report(f"traffic during the replacement: {result['requests']} requests, {result['failed']} failed, {result['null_features']} with null features")
+    assert result["requests"] >= 100, result
+    assert result["failed"] == 0, result["problems"][:10]
+    assert result["null_features"] == 0, result["problems"][:10]
 
 
 def test_deleting_the_featurestore_removes_everything_it_made(ns: Kubectl) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 
 import kopf
 
+from lightkube import AsyncClient
+
 from . import handlers  # noqa: F401  (registers the handlers)
+from .health import serve as serve_health
+from .leader import LeaderElection
 
 
 def main() -> None:
@@ -17,6 +23,10 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     parser.add_argument("--liveness", default="", help="e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument(
+        "--leader-election-namespace", default="",
+        help="take the Lease predictflow-operator in this namespace before acting (two replicas, one active)",
+    )
     args = parser.parse_args()
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "botocore", "urllib3"):
@@ -24,15 +34,30 @@ def main() -> None:
     settings = kopf.OperatorSettings()
     # With --namespace the operator runs on Roles alone: no cluster-wide scans of namespaces and CRDs.
     settings.scanning.disabled = bool(args.namespace)
-    asyncio.run(
-        kopf.operator(
+    asyncio.run(run(args, settings))
+
+
+async def run(args: argparse.Namespace, settings: kopf.OperatorSettings) -> None:
+    state = {"role": "standby" if args.leader_election_namespace else "leader"}
+    health = await serve_health(args.liveness, state) if args.liveness else None
+    keeper = None
+    try:
+        if args.leader_election_namespace:
+            election = LeaderElection(AsyncClient(), args.leader_election_namespace, os.environ.get("POD_NAME") or socket.gethostname())
+            await election.acquire()
+            state["role"] = "leader"
+            keeper = asyncio.create_task(election.keep())
+        await kopf.operator(
             settings=settings,
-            standalone=True,  # one replica (Recreate); no peering objects to install
+            standalone=True,  # leadership is the Lease's (or there is one replica): no kopf peering objects
             clusterwide=not args.namespace,
             namespaces=args.namespace,
-            liveness_endpoint=args.liveness or None,
         )
-    )
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+        if health is not None:
+            await health.cleanup()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
     Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),
     Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message"),
+    Rule("", "persistentvolumeclaims", ("get", "patch"), "a larger spec.onlineStore.redis.persistence.size expands the Redis volumes"),
     Rule("apps", "statefulsets", (*APPLY, "get", *WATCH, "delete"), "the in-cluster Redis is applied, watched for readiness, and deleted when it retires"),
     Rule("apps", "deployments", (*APPLY, "get", *WATCH, "delete"), "the serving Deployment is applied, watched for its rollout, and deleted when serving is disabled"),
     Rule("batch", "cronjobs", (*APPLY, "get"), "the materialization CronJob is applied when changed"),
@@ -48,6 +49,11 @@ NAMESPACED: tuple[Rule, ...] = (
 # (it scans the API once at start), so that mode needs no cluster-scoped permission at all.
 CLUSTER_WIDE_ONLY: tuple[Rule, ...] = (
     Rule("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"), "kopf notices CRDs added or changed at run time"),
+)
+
+# With leaderElection.enabled, in the operator's own namespace only: the Lease the replicas take turns on.
+LEADER_ELECTION: tuple[Rule, ...] = (
+    Rule("coordination.k8s.io", "leases", ("get", "create", "update"), "the leader renews the Lease; a standby takes it once it expires"),
 )
 
 Grant = tuple[str, str, str]  # (API group, resource, verb)

@@ -5,7 +5,7 @@ from lightkube import ApiError
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
 
-from predictflow_devtools.featurestores import absent, apply_featurestore, condition, patch_spec, status
+from predictflow_devtools.featurestores import absent, apply_featurestore, claims, condition, patch_spec, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.builders.common import MAX_CHILD_NAME
@@ -63,21 +63,50 @@ def test_a_backfill_that_wrote_nothing_over_a_full_source_never_serves(kube, nam
     assert absent(kube, Deployment, "churn-serving", namespace)
 
 
-def test_a_refused_child_lands_in_status_with_the_api_servers_message_and_the_generation_advances(kube, namespace, operator):
+def test_a_refused_volume_expansion_lands_in_status_with_the_api_servers_message_and_the_generation_advances(kube, namespace, operator):
+    """No provisioner binds claims on this tier, and the API server resizes only bound claims: the
+    expansion is refused, and the status says so in the server's words."""
     apply_featurestore(kube, namespace, SPEC)
     bring_to_ready(kube, namespace)
-    generation = patch_spec(kube, namespace, {"onlineStore": {"redis": {"persistence": {"storageClassName": "fast"}}}}).metadata.generation
+    eventually(lambda: claims(kube, namespace), what="the Redis pod's claim")
+    generation = patch_spec(kube, namespace, {"onlineStore": {"redis": {"persistence": {"size": "2Gi"}}}}).metadata.generation
 
     def refused():
         current = status(kube, namespace)
         store = condition(kube, namespace, "OnlineStoreReady")
         return current.get("observedGeneration") == generation and store.get("reason") == "ApplyFailed" and (current, store)
 
-    current, store = eventually(refused, what="the refused StatefulSet in status")
-    assert "applying StatefulSet churn-redis" in store["message"] and "Forbidden" in store["message"]
+    current, store = eventually(refused, what="the refused expansion in status")
+    assert "patching PersistentVolumeClaim data-churn-redis-0" in store["message"] and "Forbidden" in store["message"]
     assert store["status"] == "False" and store["observedGeneration"] == generation
     ready = condition(kube, namespace, "Ready")
     assert ready["status"] == "False" and ready["observedGeneration"] == generation
-    assert current["phase"] == "Degraded" and current["onlineStore"]["type"] == "redis"
-    # serving keeps running on what works
+    assert current["phase"] == "Degraded" and current["onlineStore"]["name"] == "churn-redis"
+    # nothing was torn down: the StatefulSet and serving keep running on what works
+    assert kube.get(StatefulSet, "churn-redis", namespace=namespace).metadata.deletionTimestamp is None
     assert kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.metadata.labels["predictflow.io/store-type"] == "redis"
+
+
+def test_a_storage_class_change_replaces_the_store_through_the_switch(kube, namespace, operator):
+    apply_featurestore(kube, namespace, SPEC)
+    bring_to_ready(kube, namespace)
+    patch_spec(kube, namespace, {"onlineStore": {"redis": {"persistence": {"storageClassName": "fast"}}}})
+
+    pending = eventually(lambda: status(kube, namespace).get("pendingOnlineStore"), what="a pending replacement")
+    new = pending["name"]
+    assert new.startswith("churn-redis-") and pending["type"] == "redis"
+    replacement = eventually(lambda: kube.get(StatefulSet, new, namespace=namespace), what="the new StatefulSet")
+    assert replacement.spec.volumeClaimTemplates[0].spec.storageClassName == "fast"
+    assert status(kube, namespace)["onlineStore"]["name"] == "churn-redis"  # the old one serves meanwhile
+
+    eventually(lambda: mark_pods_ready(kube, namespace, {"predictflow.io/redis": new}), what="the new Redis pod")
+    job = eventually(
+        lambda: next((j for j in kube.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill"}) if j.metadata.name == status(kube, namespace).get("pendingOnlineStore", {}).get("backfillJob")), None),
+        what="the replacement's backfill",
+    )
+    eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
+    eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("name") == new, what="the cutover")
+    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "serving"}), what="a new serving pod")
+    eventually(lambda: absent(kube, StatefulSet, "churn-redis", namespace), what="the old instance retired")
+    final = eventually(lambda: (s := status(kube, namespace)).get("phase") == "Ready" and s, what="Ready on the replacement")
+    assert final["retiringOnlineStores"] == [] and final["onlineStore"]["endpoint"] == f"{new}.{namespace}.svc:6379"

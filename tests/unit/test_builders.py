@@ -36,8 +36,9 @@ SPECS = {
 def render(case: str) -> list[dict]:
     spec = parse_spec(SPECS[case])
     if spec.online_store.type == "redis":
-        store = target_of(redis.record(OWNER))
-        docs = [redis.password_secret(OWNER, "not-a-real-password"), redis.config_map(OWNER, spec), *redis.services(OWNER), redis.stateful_set(OWNER, spec, "secret-checksum", "redis:7-alpine")]
+        name = redis.instance(OWNER, spec)
+        store = target_of(redis.record(OWNER, spec))
+        docs = [redis.password_secret(OWNER, name, "not-a-real-password"), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine")]
     else:
         store = target_of(elasticache.existing_record(spec.online_store.elasticache))
         docs = []
@@ -108,7 +109,7 @@ def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
         "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD}",
     }
     assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
-    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER)))
+    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"]))))
     assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
     assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD}"
 
@@ -128,14 +129,14 @@ def test_redis_keeps_aof_on_the_primary_and_snapshots_on_replicas():
 
 def test_a_secret_change_changes_the_redis_pod_template():
     spec = parse_spec(SPECS["redis-default"])
-    one = redis.stateful_set(OWNER, spec, "a", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
-    two = redis.stateful_set(OWNER, spec, "b", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
+    one = redis.stateful_set(OWNER, spec, "churn-redis", "a", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
+    two = redis.stateful_set(OWNER, spec, "churn-redis", "b", "redis:7-alpine")["spec"]["template"]["metadata"]["annotations"]
     assert one != two
 
 
 def test_backfill_identity_follows_the_store_the_repo_and_the_stores_generation_not_the_schedule():
     spec = parse_spec(SPECS["redis-default"])
-    store = target_of(redis.record(OWNER))
+    store = target_of(redis.record(OWNER, spec))
     base = materialization.backfill_identity(spec, store, RUNTIME, 1)
     rescheduled = parse_spec({**SPECS["redis-default"], "materialization": {"schedule": "@daily"}})
     assert materialization.backfill_identity(rescheduled, store, RUNTIME, 1) == base
@@ -150,18 +151,21 @@ LONGEST = Owner("f" * 63, "ml", "uid")
 
 def test_every_child_name_and_label_fits_for_the_longest_valid_name():
     spec = parse_spec(SPECS["redis-replicas"])
-    store = target_of(redis.record(LONGEST))
+    name = redis.instance(LONGEST, spec)
+    store = target_of(redis.record(LONGEST, spec))
     docs = [
-        redis.password_secret(LONGEST, "p"), redis.config_map(LONGEST, spec), *redis.services(LONGEST),
-        redis.stateful_set(LONGEST, spec, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
+        redis.password_secret(LONGEST, name, "p"), redis.config_map(LONGEST, spec, name), *redis.services(LONGEST, name),
+        redis.stateful_set(LONGEST, spec, name, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
         materialization.backfill_job(LONGEST, spec, store, RUNTIME, "0123456789"),
         materialization.cron_job(LONGEST, spec, store, RUNTIME, "c"), serving.deployment(LONGEST, spec, store, SERVING, "c"),
         serving.service(LONGEST), elasticache.auth_secret(LONGEST, "t"),
     ]
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
     assert len(set(names)) == len(names)
+    # kinds that derive pod names and label values from their own name; Services are DNS labels
+    limits = {"StatefulSet": MAX_CHILD_NAME, "Job": MAX_CHILD_NAME, "CronJob": MAX_CHILD_NAME, "Deployment": MAX_CHILD_NAME, "Service": 63}
     for doc in docs:
-        assert len(doc["metadata"]["name"]) <= MAX_CHILD_NAME, doc["metadata"]["name"]
+        assert len(doc["metadata"]["name"]) <= limits.get(doc["kind"], 253), doc["metadata"]["name"]
         for value in doc["metadata"]["labels"].values():
             assert len(value) <= 63, value
 
@@ -186,3 +190,24 @@ def test_managed_elasticache_request():
     assert request["AutomaticFailoverEnabled"] is True and request["TransitEncryptionEnabled"] is True and request["AtRestEncryptionEnabled"] is True
     assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-1"]
     assert request["AuthToken"] == "t" * 64
+
+
+def test_settings_a_statefulset_cannot_change_in_place_name_another_redis_instance():
+    base = parse_spec(SPECS["redis-default"])
+    assert redis.instance(OWNER, base) == "churn-redis"
+    bigger = parse_spec({"project": "churn", "onlineStore": {"redis": {"persistence": {"size": "5Gi"}, "replicas": 2}}})
+    assert redis.instance(OWNER, bigger) == "churn-redis"  # expanded or scaled in place
+    moved = parse_spec({"project": "churn", "onlineStore": {"redis": {"persistence": {"storageClassName": "fast"}}}})
+    ephemeral = parse_spec({"project": "churn", "onlineStore": {"redis": {"persistence": {"enabled": False, "storageClassName": "fast"}}}})
+    names = {redis.instance(OWNER, s) for s in (base, moved, ephemeral)}
+    assert len(names) == 3 and all(n.startswith("churn-redis") for n in names)
+    # two instances side by side select only their own pods
+    a, b = (redis.stateful_set(OWNER, s, redis.instance(OWNER, s), "c", "redis:7-alpine")["spec"]["selector"]["matchLabels"] for s in (base, moved))
+    assert a != b
+
+
+def test_quantities_compare_by_value():
+    from predictflow_operator.quantity import parse_quantity
+
+    assert parse_quantity("1Gi") < parse_quantity("2Gi") and parse_quantity("1024Mi") == parse_quantity("1Gi")
+    assert parse_quantity("1G") < parse_quantity("1Gi") and parse_quantity("500m") < 1

@@ -125,6 +125,20 @@ def test_namespaced_mode_has_a_role_per_namespace_and_nothing_cluster_scoped():
     ]
 
 
+def test_leader_election_runs_replicas_on_a_lease_in_the_release_namespace_only():
+    documents = render("--set", "leaderElection.enabled=true", "--set", "replicaCount=2")
+    [deployment] = of_kind(documents, "Deployment")
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]) == (2, {"type": "RollingUpdate"})
+    assert f"--leader-election-namespace={NAMESPACE}" in container(documents)["args"]
+    pod_name = next(e for e in container(documents)["env"] if e["name"] == "POD_NAME")
+    assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    [role] = [r for r in of_kind(documents, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert rule_grants(role["rules"]) == rbac.grants(rbac.LEADER_ELECTION)
+    [cluster_role] = of_kind(documents, "ClusterRole")
+    assert rule_grants(cluster_role["rules"]) == rbac.cluster_wide_grants()
+
+
 def test_values_reach_the_operator():
     documents = render(
         "--set", "aws.region=eu-west-1",

@@ -5,7 +5,7 @@ A "restart" is decide() called again on the status a previous pass wrote: nothin
 
 import pytest
 
-from predictflow_operator.api.models import FeatureStoreStatus, SecretKeyRef, StoreRecord
+from predictflow_operator.api.models import FeatureStoreSpec, FeatureStoreStatus, SecretKeyRef, StoreRecord
 from predictflow_operator.builders import elasticache, redis
 from predictflow_operator.builders.common import Owner
 from predictflow_operator.builders.store import store_key, store_label
@@ -26,7 +26,7 @@ from predictflow_operator.reconcilers.switch import (
 
 pytestmark = pytest.mark.unit
 OWNER = Owner("churn", "ml", "uid-1")
-REDIS = redis.record(OWNER)
+REDIS = redis.record(OWNER, FeatureStoreSpec(project="churn"))
 EXISTING = elasticache.existing_record(ElastiCacheStore(mode="existing", endpoint="master.example:6379", auth_secret_ref=SecretKeyRef(name="ec", key="token")))
 OTHER_EXISTING = EXISTING.model_copy(update={"endpoint": "other.example:6379"})
 MANAGED_DELETE = elasticache.managed_record(OWNER, ElastiCacheStore(deletion_policy="Delete"))

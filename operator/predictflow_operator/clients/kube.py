@@ -97,20 +97,28 @@ class Kube:
         res = resource_type(api_version, kind)
         return [_as_dict(obj) async for obj in self.client.list(res, namespace=namespace, labels=labels)]
 
-    async def delete(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
-        """Delete in the background (children follow by garbage collection). True if it existed. Reads
-        first, so deleting what is already gone costs no write."""
+    async def delete(self, api_version: str, kind: str, name: str, namespace: str, orphan: bool = False) -> bool:
+        """Delete in the background (children follow by garbage collection, or are left running with
+        `orphan`). True if it existed. Reads first, so deleting what is already gone costs no write."""
         if await self.get(api_version, kind, name, namespace) is None:
             return False
         try:
             await self.client.delete(
-                resource_type(api_version, kind), name, namespace=namespace, cascade=CascadeType.BACKGROUND
+                resource_type(api_version, kind), name, namespace=namespace,
+                cascade=CascadeType.ORPHAN if orphan else CascadeType.BACKGROUND,
             )
         except ApiError as error:
             if error.status.code == 404:
                 return False
             raise ChildError("deleting", kind, name, error) from error
         return True
+
+    async def merge_patch(self, api_version: str, kind: str, name: str, namespace: str, patch: dict[str, Any]) -> dict[str, Any]:
+        try:
+            patched = await self.client.patch(resource_type(api_version, kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+        except ApiError as error:
+            raise ChildError("patching", kind, name, error) from error
+        return _as_dict(patched)
 
     async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
         """A merge patch of a FeatureStore's status (None values remove fields); returns the object."""

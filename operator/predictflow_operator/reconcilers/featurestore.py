@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRecord
+from ..api.models import FeatureStoreSpec, FeatureStoreStatus, LastMaterialization, StoreRecord
 from ..builders import elasticache as elasticache_builder
 from ..builders import feast_config
 from ..builders import redis as redis_builder
@@ -190,7 +190,7 @@ def _upgraded(ctx: ReconcileContext, status: FeatureStoreStatus) -> FeatureStore
         if not record.type or record.name or record.mode:
             return record
         if record.type == "redis":
-            known = redis_builder.record(ctx.owner)
+            known = redis_builder.record(ctx.owner, FeatureStoreSpec(project=ctx.spec.project))  # the only layout there was
         else:
             cache = ctx.spec.online_store.elasticache
             existing = elasticache_builder.existing_record(cache)
