@@ -79,6 +79,10 @@ test-unit: deps tools
 bench: deps ## latency benchmarks against a real redis-server; writes bench/results.json
 	@$(VENV)/bin/python -m bench.run
 
+.PHONY: bench-operator
+bench-operator: deps tools ## 200 FeatureStores on the loopback control plane: time to children, idle API traffic, cutover reaction, RSS
+	@PATH=$(BIN):$$PATH $(VENV)/bin/python -m bench.operator $(BENCH_ARGS)
+
 .PHONY: e2e
 e2e: deps ## kind end-to-end tests: docker, kind, node image, images, cluster, suite, cleanup; prints stage times (PREDICTFLOW_KEEP_CLUSTER=1 keeps the cluster)
 	@PYTEST_ARGS="$(PYTEST_ARGS)" e2e/kind/e2e.sh

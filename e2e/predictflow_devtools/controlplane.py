@@ -95,7 +95,7 @@ class ControlPlane:
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                     f"--service-account-key-file={pki_dir / 'sa.pub'}",
                     f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-                    "--service-cluster-ip-range=10.0.0.0/24",
+                    "--service-cluster-ip-range=10.0.0.0/16",  # room for the benchmark's hundreds of Services
                     "--allow-privileged=true",
                     f"--cert-dir={pki_dir}",
                 ],

@@ -26,9 +26,17 @@ def _containers(pod: Pod, **state) -> list[dict]:
     ]
 
 
-def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str]) -> int:
+def _ready(pod: Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in ((pod.status.conditions if pod.status else None) or []))
+
+
+def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str], only_new: bool = False) -> int:
+    """Report matching pods Running and Ready; with `only_new`, leave pods already Ready alone (as a
+    kubelet would: their Ready time stays, so minReadySeconds can pass). Returns how many match."""
     pods = list(kube.list(Pod, namespace=namespace, labels=labels))
     for pod in pods:
+        if only_new and _ready(pod):
+            continue
         now = _now()
         status = {
             "phase": "Running",

@@ -87,7 +87,9 @@ def operator(kube: Kubectl) -> Iterator[None]:
 
     # helm installs crds/ only on a first install; applying them keeps a reused cluster current.
     kube.run("apply", "--server-side", "--force-conflicts", "-f", str((CHART / "crds").resolve()))
-    helm_run("upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
+    # two replicas on a Lease: the storage-class test kills the leader in the middle of a switch
+    helm_run("upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m",
+             "--set", "leaderElection.enabled=true", "--set", "replicaCount=2")
     try:
         yield
     finally:
@@ -513,17 +515,30 @@ def other_storage_class(ns: Kubectl) -> Iterator[str]:
     ns.run("delete", "storageclass", OTHER_STORAGE_CLASS, "--ignore-not-found", check=False)
 
 
-def test_a_storage_class_change_replaces_the_store_under_traffic(
-    ns: Kubectl, other_storage_class: str, load: InClusterLoad, report: Callable[[str], None]
+def operator_leader(kube: Kubectl) -> str:
+    lease = kube.json("get", "lease", "predictflow-operator", "-n", OPERATOR_NAMESPACE)
+    return lease["spec"].get("holderIdentity") or ""
+
+
+def test_a_storage_class_change_replaces_the_store_under_traffic_and_a_leader_failover(
+    kube: Kubectl, ns: Kubectl, other_storage_class: str, load: InClusterLoad, report: Callable[[str], None]
 ) -> None:
     """A StatefulSet cannot change its claims' storage class: the operator builds a new Redis on the
-    new class, backfills it, cuts serving over and retires the old one, with nothing served empty."""
+    new class, backfills it, cuts serving over and retires the old one, with nothing served empty;
+    the operator's leader is killed in the middle, and the standby carries the switch on."""
     old = fs_status(ns)["onlineStore"]["name"]
     traffic = load.start("e2e-replace", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
     try:
         time.sleep(5)
         started = time.monotonic()
         ns.patch_merge("featurestore", NAME, {"spec": {"onlineStore": {"redis": {"persistence": {"storageClassName": other_storage_class}}}}})
+        eventually(lambda: (fs_status(ns).get("pendingOnlineStore") or {}).get("name"), what="the replacement pending", timeout=120, interval=1)
+        leader = operator_leader(kube)
+        assert leader, "no operator replica leads"
+        kube.run("delete", "pod", leader, "-n", OPERATOR_NAMESPACE, "--grace-period=0", "--force", "--wait=false")
+        killed = time.monotonic()
+        successor = eventually(lambda: (who := operator_leader(kube)) not in ("", leader) and who, what="the standby to lead", timeout=120, interval=0.5)
+        report(f"operator leader {leader} killed mid-switch; {successor} led {time.monotonic() - killed:.1f}s later")
         status = eventually(
             lambda: (s := wait_ready_on(ns, "redis")["status"])["onlineStore"]["name"] != old and s,
             what="the replacement Redis serving", timeout=SWITCH_TIMEOUT, interval=2,

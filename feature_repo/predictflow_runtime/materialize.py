@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import tempfile
 import logging
 import re
 import sys
@@ -33,6 +34,7 @@ import redis
 from feast import FeatureStore
 from feast.repo_config import FeastConfigError
 
+from .compare import compare_sample
 from .connection import redis_client
 from .freshness import freshness_message, publish_freshness
 from .redaction import RedactingFormatter, secrets_from_env
@@ -47,6 +49,8 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 # Kubernetes keeps what a container writes here in its terminated state, where the operator reads it.
 REPORT_PATH_ENV = "PREDICTFLOW_REPORT_PATH"
+# A backfill into a new store compares a sample with the store that serves, read through this config.
+COMPARE_CONFIG_ENV = "PREDICTFLOW_COMPARE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,22 @@ def source_rows(view: Any) -> int | None:
         return None
 
 
-def report_json(report: RunReport, sources: dict[str, int | None]) -> str:
+def compared_with_serving(store: FeatureStore, repo: Path | None, feature_views: Sequence[str] | None) -> dict[str, Any] | None:
+    """The sample comparison with the serving store, when $PREDICTFLOW_COMPARE_CONFIG names it."""
+    config = os.environ.get(COMPARE_CONFIG_ENV)
+    if not config:
+        return None
+    try:
+        serving = open_store(config, repo, work_dir=tempfile.mkdtemp(prefix="predictflow-compare-"))
+        result = compare_sample(store, serving, [v for v in online_feature_views(store, feature_views) if getattr(v, "batch_source", None)])
+    except Exception as error:  # reported, not fatal: the new store is what the offline store holds
+        log.warning("could not compare a sample with the serving store: %s", error)
+        return {"error": f"{type(error).__name__}: {error}"}
+    log.info("compared %d sampled entities with the serving store: %d differ", result["sampled"], result["mismatched"])
+    return result
+
+
+def report_json(report: RunReport, sources: dict[str, int | None], compared: dict[str, Any] | None = None) -> str:
     """What the operator checks before it trusts a backfill: rows written and rows the source holds."""
     counted = [n for n in sources.values() if n is not None]
     return json.dumps(
@@ -97,8 +116,10 @@ def report_json(report: RunReport, sources: dict[str, int | None]) -> str:
             "views": {r.feature_view: {"rows": r.rows, "sourceRows": sources.get(r.feature_view)} for r in report.results},
             "failures": sorted(report.failures),
             "watermark": format_watermark(report.watermark),
+            **({"compared": compared} if compared is not None else {}),
         },
         sort_keys=True,
+        default=str,
     )
 
 
@@ -264,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = online_store_client(store)
         report = run(store, client, full=args.full, feature_views=args.feature_views)
         sources = {view.name: source_rows(view) for view in online_feature_views(store, args.feature_views)}
-        write_report(report_json(report, sources), os.environ.get(REPORT_PATH_ENV))
+        compared = compared_with_serving(store, args.repo, args.feature_views) if report.succeeded else None
+        write_report(report_json(report, sources, compared), os.environ.get(REPORT_PATH_ENV))
     except (StoreConfigError, FeastConfigError) as error:
         log.error("configuration error: %s", error)
         return EXIT_CONFIG

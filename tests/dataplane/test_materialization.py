@@ -294,3 +294,32 @@ def test_cli_failure_exits_non_zero_with_a_clear_message_and_no_password(redis_t
     assert "password" in output.lower() or "auth" in output.lower()
     assert wrong not in output and redis_tls_server.password not in output
     assert redis_tls_server.client().get(marker_key(setup.project, VIEW)) is None
+
+
+def test_a_backfill_compares_a_sample_with_the_serving_store_and_reports_differences(redis_server, redis_tls_server, tmp_path):
+    """The switch's Verifying step: the job reads a sample from the new store and from the one that
+    serves, through the serving store's config under the compare variable names."""
+    (tmp_path / "serving").mkdir()
+    serving = make_setup(tmp_path / "serving", redis_server)
+    assert run_cli(serving, tmp_path / "serving").returncode == 0
+    new_config = tmp_path / "new.yaml"
+    new_config.write_text(render_local_config(serving.project, connection_string(redis_tls_server), "/tmp/unused-registry.db", KEY_TTL_SECONDS))
+    new = Setup(serving.project, new_config, serving.offline, redis_tls_server)
+    compare_config = tmp_path / "compare.yaml"  # what the operator mounts: the serving store, its password as PREDICTFLOW_COMPARE_PASSWORD
+    compare_config.write_text(serving.config.read_text())
+
+    def backfill() -> dict:
+        report_path = tmp_path / "report.json"
+        job = run_cli(new, tmp_path / "new", "--full", PREDICTFLOW_REPORT_PATH=str(report_path), PREDICTFLOW_COMPARE_CONFIG=str(compare_config))
+        assert job.returncode == 0, job.stdout + job.stderr
+        return json.loads(report_path.read_text())["compared"]
+
+    assert backfill() == {"sampled": 100, "mismatched": 0, "examples": []}
+
+    # the serving store loses this project's entities: every sampled entity now reads differently
+    client = redis_server.client()
+    for key in list(client.scan_iter(count=1000)):
+        if key.endswith(serving.project.encode()):
+            client.delete(key)
+    differs = backfill()
+    assert (differs["sampled"], differs["mismatched"]) == (100, 100) and differs["examples"][0] == {"customer_id": 1001}

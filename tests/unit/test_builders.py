@@ -211,3 +211,23 @@ def test_quantities_compare_by_value():
 
     assert parse_quantity("1Gi") < parse_quantity("2Gi") and parse_quantity("1024Mi") == parse_quantity("1Gi")
     assert parse_quantity("1G") < parse_quantity("1Gi") and parse_quantity("500m") < 1
+
+
+def test_a_switchs_backfill_reads_the_serving_store_through_its_compare_config():
+    spec = parse_spec(SPECS["elasticache-existing"])
+    new = target_of(elasticache.existing_record(spec.online_store.elasticache))
+    serving = target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"])))
+    job = materialization.backfill_job(OWNER, spec, new, RUNTIME, "0123456789", compare=serving)
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["PREDICTFLOW_COMPARE_CONFIG"]["value"] == "/etc/predictflow/compare/compare.yaml"
+    assert env["PREDICTFLOW_COMPARE_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "churn-redis-auth", "key": "password"}}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "churn-ec"  # the new store's own
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["compare-config"]["configMap"]["name"] == feast_config.config_map_name(OWNER, serving)
+    compare = yaml.safe_load(feast_config.config_map(OWNER, spec, new)["data"]["compare.yaml"])
+    assert compare["online_store"]["connection_string"] == (
+        "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/compare-tls/ca.crt,password=${PREDICTFLOW_COMPARE_PASSWORD}"
+    )
+    first = materialization.backfill_job(OWNER, spec, new, RUNTIME, "0123456789")
+    assert "PREDICTFLOW_COMPARE_CONFIG" not in {e["name"] for e in first["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -72,6 +72,15 @@ def at(record, state, generation=1, **update):
     return record
 
 
+def starts_backfill(decision, compare=None):
+    """One backfill into the pending store, comparing with the serving one (whatever its state)."""
+    starts = [a for a in decision.actions if isinstance(a, StartBackfill)]
+    wanted = compare or decision.active
+    return len(starts) == 1 and starts[0].record == decision.pending and (
+        store_key(starts[0].compare) == store_key(wanted) if wanted else starts[0].compare is None
+    )
+
+
 def kinds(decision):
     return [type(a).__name__ for a in decision.actions]
 
@@ -93,7 +102,7 @@ def test_first_store_is_provisioned_and_nothing_serves_yet():
 def test_first_store_ready_starts_its_backfill():
     d = decide(status(pending=at(REDIS, "Provisioning")), 1, observed(REDIS))
     assert d.pending.state == "Backfilling" and d.pending.backfill_job == "backfill-redis-1"
-    assert StartBackfill(d.pending) in d.actions and not any(isinstance(a, Serve) for a in d.actions)
+    assert starts_backfill(d) and not any(isinstance(a, Serve) for a in d.actions)
 
 
 def test_a_running_backfill_is_waited_for():
@@ -161,6 +170,25 @@ def test_a_failed_backfill_keeps_serving_on_the_old_store():
     assert Serve(serving_redis(), "sum") in d.actions and not any(isinstance(a, StartBackfill) for a in d.actions)
 
 
+def test_a_switchs_backfill_compares_a_sample_with_the_serving_store():
+    d = decide(status(serving_redis(), at(EXISTING, "Provisioning", 2)), 2, observed(EXISTING, {EXISTING: READY, REDIS: READY}, on=REDIS))
+    assert starts_backfill(d, compare=serving_redis())
+
+
+def test_a_backfill_whose_sample_reads_differently_from_the_serving_store_is_never_cut_over():
+    pending = at(EXISTING, "Backfilling", 2)
+    differs = job(pending, "Succeeded", {**ROWS, "compared": {"sampled": 100, "mismatched": 3, "examples": [{"customer_id": 1007}]}})
+    d = decide(status(serving_redis(), pending), 2, observed(EXISTING, {EXISTING: READY, REDIS: READY}, [differs], on=REDIS))
+    assert d.failed and d.progress.reason == "BackfillMismatch" and "3 of 100 sampled entities" in d.progress.message
+    assert d.active == serving_redis() and d.pending.state == "Verifying"
+    same = job(pending, "Succeeded", {**ROWS, "compared": {"sampled": 100, "mismatched": 0}})
+    cut = decide(status(serving_redis(), pending), 2, observed(EXISTING, {EXISTING: READY, REDIS: READY}, [same], on=REDIS))
+    assert cut.active.type == "elasticache" and "100 sampled entities read the same from both stores" in cut.events[0].message
+    unreadable = job(pending, "Succeeded", {**ROWS, "compared": {"error": "Connection refused"}})
+    anyway = decide(status(serving_redis(), pending), 2, observed(EXISTING, {EXISTING: READY, REDIS: READY}, [unreadable], on=REDIS))
+    assert anyway.active.type == "elasticache" and "could not be compared" in anyway.events[0].message
+
+
 def test_a_backfill_that_wrote_zero_rows_over_a_full_source_is_never_cut_over():
     pending = at(EXISTING, "Backfilling", 2)
     empty = job(pending, "Succeeded", {"rows": 0, "sourceRows": 5000})
@@ -195,7 +223,7 @@ def test_editing_the_pending_store_mid_switch_retargets_it():
     running = job(pending, "Running")
     d = decide(status(serving_redis(), pending), 3, observed(OTHER_EXISTING, {OTHER_EXISTING: READY, REDIS: READY}, [running], on=REDIS))
     assert d.pending.endpoint == "other.example:6379" and d.pending.generation == 3
-    assert d.pending.state == "Backfilling" and StartBackfill(d.pending) in d.actions
+    assert d.pending.state == "Backfilling" and starts_backfill(d)
     assert DeleteJob(running.name, "the spec no longer needs this backfill") in d.actions
     assert [e.reason for e in d.events] == ["SwitchRetargeted"]
 
@@ -208,7 +236,7 @@ def test_switching_back_to_a_store_that_is_still_retiring_rescues_it_and_backfil
     assert d.retiring == [] and not any(isinstance(a, Retire) for a in d.actions)
     assert d.pending.type == "redis" and d.pending.generation == 3
     assert d.pending.backfill_job == "backfill-redis-3" != old_backfill.name
-    assert StartBackfill(d.pending) in d.actions
+    assert starts_backfill(d)
 
 
 def test_retiring_uses_the_recorded_store_never_todays_spec():
@@ -245,7 +273,7 @@ def test_a_change_of_what_the_backfill_is_for_starts_a_new_one():
     old = JobState("backfill-for-the-old-repo", "Running", store=store_label(pending))
     d = decide(status(serving_redis(), pending), 3, observed(EXISTING, {EXISTING: READY, REDIS: READY}, [old], on=REDIS))
     assert d.pending.backfill_job == "backfill-elasticache-2"
-    assert StartBackfill(d.pending) in d.actions and DeleteJob(old.name, "the spec no longer needs this backfill") in d.actions
+    assert starts_backfill(d) and DeleteJob(old.name, "the spec no longer needs this backfill") in d.actions
 
 
 def test_a_managed_groups_endpoint_is_recorded_once_aws_reports_it():

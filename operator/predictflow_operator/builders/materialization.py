@@ -6,7 +6,7 @@ from typing import Any
 
 from ..api.models import FeatureStoreSpec
 from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, resources
-from .runtime_pod import pod_spec
+from .runtime_pod import compare_with, pod_spec
 from .store import StoreTarget
 
 COMPONENT = "materialization"
@@ -80,10 +80,20 @@ def cron_job(
     }
 
 
+def _with_compare(owner: Owner, pod: dict[str, Any], compare: StoreTarget | None) -> dict[str, Any]:
+    if compare is None:
+        return pod
+    volumes, mounts, env = compare_with(owner, compare)
+    container = pod["containers"][0]
+    container = {**container, "env": container["env"] + env, "volumeMounts": container["volumeMounts"] + mounts}
+    return {**pod, "containers": [container], "volumes": pod["volumes"] + volumes}
+
+
 def backfill_job(
-    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, identity: str
+    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, identity: str, compare: StoreTarget | None = None
 ) -> dict[str, Any]:
-    """A full materialization into `store`; serving switches to it only once this succeeds."""
+    """A full materialization into `store`; serving switches to it only once this succeeds and, when
+    a store serves already (`compare`), a sample reads the same from both."""
     image = spec.materialization.image or runtime_image
     job_labels = labels(owner, BACKFILL_COMPONENT, **_store_labels(store))
     meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **_store_labels(store))
@@ -98,7 +108,7 @@ def backfill_job(
             "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": job_labels},
-                "spec": {**pod_spec(owner, spec, store, _container(spec, image, ["--full"])), "restartPolicy": "Never"},
+                "spec": {**_with_compare(owner, pod_spec(owner, spec, store, _container(spec, image, ["--full"])), compare), "restartPolicy": "Never"},
             },
         },
     }

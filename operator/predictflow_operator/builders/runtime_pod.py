@@ -6,8 +6,8 @@ from typing import Any
 
 from ..api.models import FeatureStoreSpec
 from .common import container_security_context, pod_security_context, secret_env
-from .feast_config import CONFIG_KEY, CONFIG_MOUNT_DIR, config_map_name
-from .store import CA_MOUNT_DIR, REDIS_PASSWORD_ENV, StoreTarget
+from .feast_config import COMPARE_KEY, COMPARE_MOUNT_DIR, CONFIG_KEY, CONFIG_MOUNT_DIR, config_map_name
+from .store import CA_MOUNT_DIR, COMPARE_CA_MOUNT_DIR, COMPARE_PASSWORD_ENV, REDIS_PASSWORD_ENV, StoreTarget
 from .common import Owner
 
 RUNTIME_UID = 10001
@@ -47,6 +47,20 @@ def feast_volumes(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> t
         volumes.append({"name": _REPO_COPY_VOLUME, "emptyDir": {}})
         mounts.append({"name": _REPO_COPY_VOLUME, "mountPath": spec.feature_repo.path, "readOnly": True})
     return volumes, mounts
+
+
+def compare_with(owner: Owner, serving: StoreTarget) -> tuple[list[dict], list[dict], list[dict]]:
+    """(volumes, mounts, env) through which a backfill reads the store that serves now."""
+    volumes: list[dict[str, Any]] = [{"name": "compare-config", "configMap": {"name": config_map_name(owner, serving)}}]
+    mounts: list[dict[str, Any]] = [{"name": "compare-config", "mountPath": COMPARE_MOUNT_DIR, "readOnly": True}]
+    if serving.ca is not None:
+        volumes.append({"name": "compare-ca", "secret": {"secretName": serving.ca.name, "items": [{"key": serving.ca.key, "path": "ca.crt"}]}})
+        mounts.append({"name": "compare-ca", "mountPath": COMPARE_CA_MOUNT_DIR, "readOnly": True})
+    env = [
+        {"name": "PREDICTFLOW_COMPARE_CONFIG", "value": f"{COMPARE_MOUNT_DIR}/{COMPARE_KEY}"},
+        secret_env(COMPARE_PASSWORD_ENV, serving.password.name, serving.password.key),
+    ]
+    return volumes, mounts, env
 
 
 def repo_init_containers(spec: FeatureStoreSpec) -> list[dict[str, Any]]:

@@ -9,6 +9,9 @@ from ..api.models import StoreRecord
 
 REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
 CA_MOUNT_DIR = "/etc/predictflow/tls"
+# A backfill reads the store that serves, to compare a sample: its password and CA under other names.
+COMPARE_PASSWORD_ENV = "PREDICTFLOW_COMPARE_PASSWORD"
+COMPARE_CA_MOUNT_DIR = "/etc/predictflow/compare-tls"
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,14 @@ class StoreTarget:
     ca: SecretKey | None = None  # a PEM bundle to verify TLS; None: the system trust store
     label: str = ""  # store_label() of the record it came from
 
-    def connection_string(self) -> str:
+    def connection_string(self, password_env: str = REDIS_PASSWORD_ENV, ca_dir: str = CA_MOUNT_DIR) -> str:
         """Feast's connection string; the password stays a ${VAR} that Feast expands in the pod."""
         parts = [self.endpoint]
         if self.tls:
             parts.append("ssl=true")
             if self.ca is not None:
-                parts.append(f"ssl_ca_certs={CA_MOUNT_DIR}/ca.crt")
-        parts.append(f"password=${{{REDIS_PASSWORD_ENV}}}")
+                parts.append(f"ssl_ca_certs={ca_dir}/ca.crt")
+        parts.append(f"password=${{{password_env}}}")
         return ",".join(parts)
 
 

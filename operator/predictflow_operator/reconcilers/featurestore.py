@@ -37,7 +37,6 @@ from . import materialization, serving, switch
 from .context import ReconcileContext
 from .materialization import JobState
 from .serving import ServingState
-from .store import StoreObservation
 from .stores import driver
 from .switch import CollectConfigs, Decision, DeleteJob, Observed, Provision, Retire, Serve, StartBackfill
 
@@ -50,8 +49,8 @@ async def run_pass(ctx: ReconcileContext, body: Any) -> float:
     previous = dict(body.get("status") or {})
     requeue = ctx.settings.resync_seconds
     try:
-        status, waiting_on_aws = await reconcile(ctx, previous)
-        if waiting_on_aws:
+        status, look_again_soon = await reconcile(ctx, previous)
+        if look_again_soon:
             requeue = min(requeue, ctx.settings.elasticache_poll_seconds)
     except Exception as error:  # the status says what went wrong; the next pass retries
         log.exception("reconcile of %s/%s failed", ctx.owner.namespace, ctx.owner.name)
@@ -76,32 +75,29 @@ async def _caught_up(body: Any, version: str, timeout: float = 5.0) -> None:
 
 
 async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-    """Converge the children; returns the new status (the API's camelCase dict) and whether a store is
-    waiting on AWS (nothing watches AWS, so the caller asks again after the poll interval)."""
+    """Converge the children; returns the new status (the API's camelCase dict) and whether to look
+    again after the poll interval rather than the resync (see _unwatched_wait)."""
     before = FeatureStoreStatus.model_validate(previous or {})
     before = _upgraded(ctx, before)
     observed = await observe(ctx, before)
-    ctx.memo.remember(ctx.owner.uid, ctx.owner.namespace, ctx.owner.name, _secrets_read(ctx, before, observed))
+    ctx.memo.remember(ctx.owner.uid, ctx.owner.namespace, ctx.owner.name, _secrets_read(before, observed))
     decision = switch.decide(before, ctx.generation, observed)
     failures = await act(ctx, decision, observed)
     for event in decision.events:
         ctx.emit(event.type, event.reason, event.message)
-    # Nothing watches AWS, nor a missing unlabelled Secret a person is about to create: look again soon.
-    waiting = any(
-        (r.type == "elasticache" and r.mode == "managed" and not (observed.store(r) or _NOT_SEEN).ready) or (observed.store(r) or _NOT_SEEN).error
-        for r in _records(decision)
-    )
-    return report(ctx, before, decision, observed, failures), waiting
+    return report(ctx, before, decision, observed, failures), _unwatched_wait(decision, observed)
 
 
-_NOT_SEEN = StoreObservation(False, "", "")
+def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
+    """A store waits on something no watch reports: AWS, or a Secret someone has yet to create."""
+    for record in (r for r in (decision.active, decision.pending, *decision.retiring) if r is not None):
+        seen = observed.store(record)
+        if seen is None or seen.error or (record.type == "elasticache" and record.mode == "managed" and not seen.ready):
+            return True
+    return False
 
 
-def _records(decision: Decision) -> list[StoreRecord]:
-    return [r for r in (decision.active, decision.pending, *decision.retiring) if r is not None]
-
-
-def _secrets_read(ctx: ReconcileContext, status: FeatureStoreStatus, observed: Observed) -> set[str]:
+def _secrets_read(status: FeatureStoreStatus, observed: Observed) -> set[str]:
     records = [observed.desired, status.online_store, status.pending_online_store]
     return {ref.name for r in records for ref in (r.auth_secret_ref, r.ca_secret_ref) if ref.name}
 
@@ -154,7 +150,8 @@ async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed)
     elif isinstance(action, StartBackfill):
         target = target_of(action.record)
         await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, target))
-        await materialization.start_backfill(ctx, target, action.record.generation)
+        compare = target_of(action.compare) if action.compare is not None else None
+        await materialization.start_backfill(ctx, target, action.record.generation, compare)
     elif isinstance(action, DeleteJob):
         await materialization.delete_job(ctx, action.name, action.why)
     elif isinstance(action, Serve):

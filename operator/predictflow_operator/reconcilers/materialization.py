@@ -87,10 +87,11 @@ def backfill_name(ctx: ReconcileContext, store: StoreTarget, generation: int) ->
     return builder.backfill_job_name(ctx.owner, store, identity)
 
 
-async def start_backfill(ctx: ReconcileContext, store: StoreTarget, generation: int) -> None:
+async def start_backfill(ctx: ReconcileContext, store: StoreTarget, generation: int, compare: StoreTarget | None) -> None:
     """Create the backfill Job once (a Job's template is immutable: it is never re-applied)."""
     identity = builder.backfill_identity(ctx.spec, store, ctx.settings.runtime_image, generation)
-    created = await ctx.kube.create_if_absent(builder.backfill_job(ctx.owner, ctx.spec, store, ctx.settings.runtime_image, identity))
+    job = builder.backfill_job(ctx.owner, ctx.spec, store, ctx.settings.runtime_image, identity, compare)
+    created = await ctx.kube.create_if_absent(job)
     if created:
         name = builder.backfill_job_name(ctx.owner, store, identity)
         ctx.emit("Normal", "BackfillStarted", f"Started Job {name}: full materialization into {store.type} at {store.endpoint}")

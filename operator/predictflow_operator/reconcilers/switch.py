@@ -47,6 +47,7 @@ class Provision:
 @dataclass(frozen=True)
 class StartBackfill:
     record: StoreRecord
+    compare: StoreRecord | None = None  # the store that serves: the backfill compares a sample with it
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,15 @@ def verify(job: JobState) -> Check:
     if report is None:
         return Check(False, "BackfillUnverified", f"Job {job.name} succeeded but reported no row counts; the runtime image must be this operator's version or newer")
     rows, source = int(report.get("rows") or 0), report.get("sourceRows")
+    compared = _compared(job.name, report.get("compared"))
+    if compared is not None and not compared.ok:
+        return compared
+    checked = f"; {compared.message}" if compared is not None else ""
     if rows > 0:
         held = f" (the offline source holds {source})" if source is not None else ""
-        return Check(True, "BackfillVerified", f"Job {job.name} wrote {rows} rows{held}")
+        return Check(True, "BackfillVerified", f"Job {job.name} wrote {rows} rows{held}{checked}")
     if source == 0:
-        return Check(True, "BackfillVerified", f"Job {job.name} wrote 0 rows: the offline source holds none")
+        return Check(True, "BackfillVerified", f"Job {job.name} wrote 0 rows: the offline source holds none{checked}")
     held = f"the offline source holds {source} rows" if source is not None else "the offline source could not be counted"
     return Check(
         False, "BackfillEmpty",
@@ -133,7 +138,25 @@ def verify(job: JobState) -> Check:
     )
 
 
-def _advance(pending: StoreRecord, observed: Observed, decision: Decision) -> StoreRecord:
+def _compared(job: str, compared: object) -> Check | None:
+    """The backfill's comparison of a sample with the store that serves (absent for a first store)."""
+    if not isinstance(compared, dict):
+        return None
+    if compared.get("error"):
+        # the serving store could not be read: the new one is still what the offline store holds
+        return Check(True, "BackfillVerified", f"the sample could not be compared with the serving store ({compared['error']})")
+    sampled, mismatched = int(compared.get("sampled") or 0), int(compared.get("mismatched") or 0)
+    if mismatched:
+        examples = ", ".join(str(e) for e in (compared.get("examples") or [])[:3])
+        return Check(
+            False, "BackfillMismatch",
+            f"Job {job}: {mismatched} of {sampled} sampled entities read differently from the new store than from the serving one "
+            f"(for example {examples}); delete the Job to run it again",
+        )
+    return Check(True, "BackfillVerified", f"{sampled} sampled entities read the same from both stores")
+
+
+def _advance(pending: StoreRecord, active: StoreRecord | None, observed: Observed, decision: Decision) -> StoreRecord:
     """Move the store being prepared as far as what was observed allows."""
     seen = observed.store(pending)
     if pending.state == "Provisioning":
@@ -148,7 +171,7 @@ def _advance(pending: StoreRecord, observed: Observed, decision: Decision) -> St
     job = observed.jobs.get(pending.backfill_job)
     decision.backfill = job
     if job is None or job.phase == "Absent":
-        decision.actions.append(StartBackfill(pending))
+        decision.actions.append(StartBackfill(pending, active))
         decision.progress = Check(False, "BackfillRunning", f"Starting backfill Job {pending.backfill_job}")
         return _with(pending, state="Backfilling")
     if job.deleting:
@@ -199,7 +222,7 @@ def decide(previous: FeatureStoreStatus, generation: int, observed: Observed) ->
             retiring.append(_with(pending, state="Retiring"))
             pending = None
         pending = _refreshed(pending, desired) if pending is not None else _with(desired, generation=generation, state="Provisioning")
-        pending = _advance(pending, observed, decision)
+        pending = _advance(pending, active, observed, decision)
         if pending.state == "CuttingOver":
             if active is not None:
                 retiring.append(_with(active, state="Retiring"))
