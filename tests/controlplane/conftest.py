@@ -23,3 +23,27 @@ def elasticache(moto_server):
     import boto3
 
     return boto3.client("elasticache", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def own_plane(tmp_path_factory):
+    """A control plane of this module's own: the session's operator must not act on its FeatureStores."""
+    from predictflow_devtools.controlplane import ControlPlane, apply_manifests
+    from predictflow_devtools.pytest_plugin import REPO_ROOT, binaries_dir, kubectl_binary
+
+    control_plane = ControlPlane(binaries_dir(), tmp_path_factory.mktemp("own-plane"))
+    info = control_plane.start()
+    try:
+        apply_manifests(info.kubeconfig, kubectl_binary(), sorted((REPO_ROOT / "crds").glob("*.yaml")))
+        yield info
+    finally:
+        control_plane.stop()
+
+
+@pytest.fixture
+def own_kube(own_plane):
+    from lightkube import Client, KubeConfig
+
+    client = Client(config=KubeConfig.from_file(str(own_plane.kubeconfig)), field_manager="predictflow-tests")
+    yield client
+    client.close()

@@ -4,39 +4,17 @@ import secrets
 import time
 
 import pytest
-from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Namespace
 
-from predictflow_devtools.controlplane import ControlPlane, apply_manifests
 from predictflow_devtools.featurestores import apply_featurestore, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.operator_process import OperatorProcess
-from predictflow_devtools.pytest_plugin import REPO_ROOT, binaries_dir, kubectl_binary
 from predictflow_devtools.waiting import eventually
 
 pytestmark = pytest.mark.controlplane
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory):
-    """A control plane of its own: the session's operator must not act on these FeatureStores."""
-    control_plane = ControlPlane(binaries_dir(), tmp_path_factory.mktemp("leader-plane"))
-    info = control_plane.start()
-    try:
-        apply_manifests(info.kubeconfig, kubectl_binary(), sorted((REPO_ROOT / "crds").glob("*.yaml")))
-        yield info
-    finally:
-        control_plane.stop()
-
-
-@pytest.fixture
-def kube(plane):
-    client = Client(config=KubeConfig.from_file(str(plane.kubeconfig)), field_manager="predictflow-tests")
-    yield client
-    client.close()
 
 
 def holder(kube, namespace):
@@ -50,7 +28,8 @@ def passes(replica):
     return replica.log_text().count("pass over ")
 
 
-def test_one_replica_acts_and_the_standby_takes_over_a_switch_when_it_dies(plane, kube, tmp_path):
+def test_one_replica_acts_and_the_standby_takes_over_a_switch_when_it_dies(own_plane, own_kube, tmp_path):
+    plane, kube = own_plane, own_kube
     namespace = "leader-" + secrets.token_hex(3)
     kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
     election = ("--leader-election-namespace", namespace)

@@ -89,10 +89,11 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
 
 
 def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
-    """A store waits on something no watch reports: AWS, or a Secret someone has yet to create."""
+    """A store depends on something no watch reports: a managed group (AWS is polled, available or
+    not, so a failover, a modification or an outage is seen), or a Secret someone has yet to create."""
     for record in (r for r in (decision.active, decision.pending, *decision.retiring) if r is not None):
         seen = observed.store(record)
-        if seen is None or seen.error or (record.type == "elasticache" and record.mode == "managed" and not seen.ready):
+        if seen is None or seen.error or (record.type == "elasticache" and record.mode == "managed"):
             return True
     return False
 
