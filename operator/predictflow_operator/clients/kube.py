@@ -13,6 +13,7 @@ from lightkube.types import CascadeType, PatchType
 
 from .. import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
 
+UNREAD = object()  # apply(): the caller has not read the live object
 # The digest of what the operator last applied to a child: equal digests mean nothing to write.
 APPLIED_ANNOTATION = f"{GROUP}/applied"
 
@@ -46,15 +47,17 @@ class Kube:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def apply(self, manifest: dict[str, Any], live: dict[str, Any] | None | object = UNREAD) -> dict[str, Any]:
         """Server-side apply, skipped when the live object carries the digest of this very manifest,
-        so a FeatureStore at rest costs reads, never writes."""
+        so a FeatureStore at rest costs reads, never writes. A caller that read the object in this
+        pass passes it as `live` (None: absent), saving the read."""
         res = resource_type(manifest["apiVersion"], manifest["kind"])
         digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:20]
         meta = {**manifest["metadata"], "annotations": {**(manifest["metadata"].get("annotations") or {}), APPLIED_ANNOTATION: digest}}
         manifest = {**manifest, "metadata": meta}
-        live = await self.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
-        if live is not None and (live["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION) == digest:
+        if live is UNREAD:
+            live = await self.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
+        if isinstance(live, dict) and (live["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION) == digest:
             return live
         try:
             applied = await self.client.patch(

@@ -54,7 +54,7 @@ class OperatorMemo:
     def forget(self, uid: str) -> None:
         self.wakeups.pop(uid, None)
         self.names = {key: value for key, value in self.names.items() if value != uid}
-        self.remember(uid, "", "", set())
+        self.readers = {key: uids - {uid} for key, uids in self.readers.items() if uids - {uid}}
         self.aws_answers = {key: value for key, value in self.aws_answers.items() if key[0] != uid}
 
 

@@ -156,19 +156,19 @@ async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed)
     elif isinstance(action, DeleteJob):
         await materialization.delete_job(ctx, action.name, action.why)
     elif isinstance(action, Serve):
-        await _serve(ctx, target_of(action.record), action.secret_checksum)
+        await _serve(ctx, target_of(action.record), action.secret_checksum, observed.serving)
     elif isinstance(action, Retire):
         await driver(action.record.type).retire(ctx, action.record)
     elif isinstance(action, CollectConfigs):
         await _collect_configs(ctx, [target_of(r) for r in action.keep])
 
 
-async def _serve(ctx: ReconcileContext, target: StoreTarget, secret_checksum: str) -> None:
+async def _serve(ctx: ReconcileContext, target: StoreTarget, secret_checksum: str, seen: ServingState) -> None:
     config = feast_config.config_map(ctx.owner, ctx.spec, target)
     await ctx.kube.apply(config)
     config_checksum = checksum(config["data"], secret_checksum, target.endpoint)
     await materialization.ensure_cron_job(ctx, target, config_checksum)
-    await serving.ensure(ctx, target, config_checksum)
+    await serving.ensure(ctx, target, config_checksum, seen)
 
 
 async def _collect_configs(ctx: ReconcileContext, keep: list[StoreTarget]) -> None:

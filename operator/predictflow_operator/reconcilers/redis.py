@@ -42,7 +42,8 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
 
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
     owner, spec, name = ctx.owner, ctx.spec, record.name
-    if await ctx.kube.create_if_absent(builder.password_secret(owner, name, passwords.generate())):
+    # observing read the password already: only a store without one needs it generated
+    if not seen.secret_checksum and await ctx.kube.create_if_absent(builder.password_secret(owner, name, passwords.generate())):
         ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis password in Secret {record.auth_secret_ref.name}")
     checksum = seen.secret_checksum or await secret_checksum(ctx, record.auth_secret_ref)
     if not checksum:
@@ -56,7 +57,7 @@ async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObser
         return  # being re-created after a volume expansion: applied again once it is gone
     if live is not None and await _expand_volumes(ctx, live, desired):
         return
-    await ctx.kube.apply(desired)
+    await ctx.kube.apply(desired, live=live)
 
 
 def _claim_size(stateful_set: dict[str, Any]) -> str | None:

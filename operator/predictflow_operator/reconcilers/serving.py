@@ -18,6 +18,7 @@ class ServingState:
     done: bool  # every pod runs the current template
     available: int
     replicas: int
+    live: dict | None = None  # the Deployment as observed, so applying it needs no second read
 
     def rolled_onto(self, store_label: str) -> bool:
         """No pod reads any other store than `store_label`."""
@@ -37,7 +38,7 @@ def observe_deployment(deployment: dict | None, enabled: bool, replicas: int) ->
         and available >= replicas
     )
     labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-    return ServingState(enabled, True, labels.get(STORE_LABEL, ""), done, available, replicas)
+    return ServingState(enabled, True, labels.get(STORE_LABEL, ""), done, available, replicas, deployment)
 
 
 async def observe(ctx: ReconcileContext) -> ServingState:
@@ -45,12 +46,12 @@ async def observe(ctx: ReconcileContext) -> ServingState:
     return observe_deployment(deployment, ctx.spec.serving.enabled, ctx.spec.serving.replicas)
 
 
-async def ensure(ctx: ReconcileContext, store: StoreTarget, config_checksum: str) -> None:
+async def ensure(ctx: ReconcileContext, store: StoreTarget, config_checksum: str, seen: ServingState) -> None:
     owner, spec = ctx.owner, ctx.spec
     if not spec.serving.enabled:
         await remove(ctx)
         return
-    await ctx.kube.apply(builder.deployment(owner, spec, store, ctx.settings.serving_image, config_checksum))
+    await ctx.kube.apply(builder.deployment(owner, spec, store, ctx.settings.serving_image, config_checksum), live=seen.live)
     await ctx.kube.apply(builder.service(owner))
     pdb = builder.pod_disruption_budget(owner, spec)
     if pdb:
