@@ -53,7 +53,8 @@ class FakeElastiCache:
         return kube.exec(f"deploy/{self.name}", "sh", "-c", script, f"{self.name}.{self.namespace}.svc", *command)
 
 
-def deploy_fake_elasticache(kube: Kubectl, image: str, workdir: Path, name: str = "fake-elasticache") -> FakeElastiCache:
+def deploy_fake_elasticache(kube: Kubectl, image: str, workdir: Path, featurestore: str, name: str = "fake-elasticache") -> FakeElastiCache:
+    """The Secrets are labelled for `featurestore`, the opt-in a FeatureStore needs to read them."""
     namespace = kube.namespace
     assert namespace
     ca = CertificateAuthority(workdir / "fake-elasticache-ca")
@@ -74,12 +75,13 @@ def deploy_fake_elasticache(kube: Kubectl, image: str, workdir: Path, name: str 
         "--save '' --appendonly no"
     )
     labels = {"app": name}
+    opt_in = {"predictflow.io/featurestore": featurestore}
     kube.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": store.tls_secret, "namespace": namespace}, "data": tls},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": store.tls_secret, "namespace": namespace, "labels": opt_in}, "data": tls},
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": store.auth_secret, "namespace": namespace},
+            "metadata": {"name": store.auth_secret, "namespace": namespace, "labels": opt_in},
             "stringData": {"token": random_password()},
         },
         {

@@ -48,7 +48,8 @@ REDIS_POD = f"{NAME}-redis-0"
 REDIS_SECRET = f"{NAME}-redis-auth"
 SERVING_SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=serving"
 BACKFILL_SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=backfill"
-OWNED_SELECTOR = f"predictflow.io/featurestore={NAME}"
+# What the operator made (the Secrets a test labels for the FeatureStore to read are the test's own).
+OWNED_SELECTOR = f"predictflow.io/featurestore={NAME},app.kubernetes.io/managed-by=predictflow-operator"
 FEATURES = ("tenure_months", "monthly_charges", "total_charges", "contract_type", "support_tickets_90d")
 P99_BUDGET_MS = 50.0
 SWITCH_TIMEOUT = 600
@@ -387,7 +388,7 @@ def test_redis_outage_follows_on_store_down_and_recovers_with_its_data(
 
 @pytest.fixture(scope="module")
 def fake_elasticache(ns: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> FakeElastiCache:
-    return deploy_fake_elasticache(ns, REDIS_IMAGE, tmp_path_factory.mktemp("fake-elasticache"))
+    return deploy_fake_elasticache(ns, REDIS_IMAGE, tmp_path_factory.mktemp("fake-elasticache"), featurestore=NAME)
 
 
 def test_one_field_switch_under_traffic_to_elasticache_and_back(

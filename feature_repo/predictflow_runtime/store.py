@@ -46,6 +46,11 @@ DEFINITIONS_DIR = "repo"
 FEASTIGNORE = ".feastignore"
 
 _VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Feast expands ${VAR} in the yaml text, splits the connection string on commas and json-decodes
+# each value. A password therefore travels as ${NAME_AS_JSON}: NAME's value as a JSON string whose
+# every character but a letter or digit is a \u escape, so nothing in it can end the value, the
+# YAML scalar or the string, and Feast decodes exactly the password.
+AS_JSON_SUFFIX = "_AS_JSON"
 # parse_repo imports modules relative to the working directory, a process-wide setting.
 _IMPORT_LOCK = threading.Lock()
 
@@ -65,7 +70,25 @@ def repo_path_from_env() -> Path:
 def unset_variables(config_text: str, environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
     """`${NAME}` references Feast would leave unexpanded because NAME is not set."""
     names = dict.fromkeys(_VARIABLE_REFERENCE.findall(config_text))
-    return [name for name in names if name not in environ]
+    return [name for name in names if name not in environ and name.removesuffix(AS_JSON_SUFFIX) not in environ]
+
+
+def json_escaped(value: str) -> str:
+    """A JSON string literal of `value` made of letters, digits, quotes and \\u escapes only."""
+    units = value.encode("utf-16-be")
+    out = []
+    for i in range(0, len(units), 2):
+        code = int.from_bytes(units[i : i + 2], "big")
+        out.append(chr(code) if chr(code).isascii() and chr(code).isalnum() else f"\\u{code:04x}")
+    return '"' + "".join(out) + '"'
+
+
+def export_json_escaped(config_text: str, environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Set every ${NAME_AS_JSON} the yaml references from NAME."""
+    for name in dict.fromkeys(_VARIABLE_REFERENCE.findall(config_text)):
+        base = name.removesuffix(AS_JSON_SUFFIX)
+        if name != base and base in environ:
+            environ[name] = json_escaped(environ[base])
 
 
 def private_registry_config(registry: Any, registry_path: Path) -> dict[str, Any]:
@@ -83,10 +106,12 @@ def load_config(config_path: Path, repo_path: Path, registry_path: Path) -> Repo
     """Feast's loader (with ${VAR} expansion), then the registry moved to `registry_path`."""
     if not config_path.is_file():
         raise StoreConfigError(f"feature_store.yaml not found at {config_path} (set {CONFIG_ENV})")
-    missing = unset_variables(config_path.read_text())
+    text = config_path.read_text()
+    missing = unset_variables(text)
     if missing:
         names = ", ".join(missing)
         raise StoreConfigError(f"{config_path} references environment variables that are not set: {names}")
+    export_json_escaped(text)
     config = load_repo_config(repo_path, config_path)
     config.registry_config = private_registry_config(config.registry_config, registry_path)
     return config

@@ -42,6 +42,8 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule("batch", "cronjobs", (*APPLY, "get"), "the materialization CronJob is applied when changed"),
     Rule("batch", "jobs", (*APPLY, "get", *WATCH, "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
     Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
+    Rule("networking.k8s.io", "networkpolicies", (*APPLY, "get", "delete"),
+         "the NetworkPolicy in front of Redis is applied; serving's optional one is applied or deleted"),
 )
 
 # Cluster-wide mode only: kopf observes CRDs so that a FeatureStore CRD installed or replaced

@@ -17,6 +17,8 @@ class Settings:
     resync_seconds: float
     aws_endpoint_url: str | None
     elasticache_poll_seconds: float
+    # A FeatureStore reads only Secrets it owns or that are labelled for it (policy.requireSecretLabel).
+    require_secret_label: bool = True
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -27,4 +29,5 @@ class Settings:
             resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "300")),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
+            require_secret_label=os.environ.get("PREDICTFLOW_REQUIRE_SECRET_LABEL", "true").lower() != "false",
         )

@@ -44,6 +44,23 @@ REJECTED = {
     "bad node type": ({"project": "churn", "onlineStore": {"elasticache": {"nodeType": "t4g.small"}}}, ["spec.onlineStore.elasticache.nodeType"]),
     "bad memory size": ({"project": "churn", "onlineStore": {"redis": {"maxMemory": "lots"}}}, ["spec.onlineStore.redis.maxMemory"]),
     "relative offline path": ({"project": "churn", "offlineStore": {"path": "data/"}}, ["spec.offlineStore.path"]),
+    # names and paths that would mean something to a URL, a shell or a file system
+    "secret name with ../": (
+        {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"mode": "existing", "endpoint": "c.example:6379", "authSecretRef": {"name": "../../kube-system/secrets/x", "key": "token"}}}},
+        ["spec.onlineStore.elasticache.authSecretRef.name", "should match"],
+    ),
+    "secret key of dots": (
+        {"project": "churn", "onlineStore": {"elasticache": {"caSecretRef": {"name": "ca", "key": ".."}}}},
+        ["spec.onlineStore.elasticache.caSecretRef.key"],
+    ),
+    "repo path with a shell substitution": ({"project": "churn", "featureRepo": {"path": '/repo"; rm -rf / #'}}, ["spec.featureRepo.path", "should match"]),
+    "repo path with ..": ({"project": "churn", "featureRepo": {"path": "/opt/../etc"}}, ["spec.featureRepo.path must not contain '..' segments"]),
+    "offline path with ..": ({"project": "churn", "offlineStore": {"path": "s3://bucket/../other"}}, ["spec.offlineStore.path must not contain '..' segments"]),
+    "config map name with a slash": ({"project": "churn", "featureRepo": {"configMap": "a/b"}}, ["spec.featureRepo.configMap"]),
+    "image with a space": ({"project": "churn", "serving": {"image": "model:1 --privileged"}}, ["spec.serving.image"]),
+    "storage class with a capital": ({"project": "churn", "onlineStore": {"redis": {"persistence": {"storageClassName": "Fast"}}}}, ["storageClassName"]),
+    "security group that is not one": ({"project": "churn", "onlineStore": {"elasticache": {"securityGroupIds": ["default; drop"]}}}, ["securityGroupIds"]),
+    "overlong image": ({"project": "churn", "serving": {"image": "r/" + "a" * 600}}, ["spec.serving.image", "may not be more than 512"]),
 }
 
 
@@ -73,4 +90,4 @@ def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, n
     assert spec["onlineStore"]["redis"]["persistence"] == {"enabled": True, "size": "1Gi", "appendOnly": True, "storageClassName": ""}
     assert spec["onlineStore"]["elasticache"]["deletionPolicy"] == "Retain"
     assert spec["materialization"]["schedule"] == "*/30 * * * *"
-    assert spec["serving"] == {"enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "resources": {}}
+    assert spec["serving"] == {"enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "resources": {}, "networkPolicy": {"enabled": False}}

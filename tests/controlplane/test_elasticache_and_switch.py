@@ -54,7 +54,8 @@ def existing_elasticache(endpoint="master.churn.example:6379"):
 
 @pytest.fixture
 def ec_secret(kube, namespace):
-    kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace}, "stringData": {"token": "stand-in-auth-token-123"}}))
+    opt_in = {"predictflow.io/featurestore": "churn"}
+    kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace, "labels": opt_in}, "stringData": {"token": "stand-in-auth-token-123"}}))
 
 
 def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, namespace, operator, elasticache):
@@ -85,7 +86,7 @@ def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, nam
 
     configs = [c for (kind, name), c in children(kube, namespace).items() if kind == "ConfigMap" and name.startswith("churn-feast-elasticache")]
     rendered = configs[0].data["feature_store.yaml"]
-    assert f"{endpoint},ssl=true,password=${{REDIS_PASSWORD}}" in rendered and token not in rendered
+    assert f"{endpoint},ssl=true,password=${{REDIS_PASSWORD_AS_JSON}}" in rendered and token not in rendered
     env = kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.spec.containers[0].env
     assert [e.valueFrom.secretKeyRef.name for e in env if e.name == "REDIS_PASSWORD"] == ["churn-elasticache-auth"]
 

@@ -66,7 +66,7 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
     config = next(obj for (kind, name), obj in found.items() if kind == "ConfigMap" and name.startswith("churn-feast-redis"))
     password = base64.b64decode(kube.get(Secret, "churn-redis-auth", namespace=namespace).data["password"]).decode()
     rendered = config.data["feature_store.yaml"]
-    assert "password=${REDIS_PASSWORD}" in rendered and password not in rendered
+    assert "password=${REDIS_PASSWORD_AS_JSON}" in rendered and password not in rendered
 
     phase = eventually(lambda: status(kube, namespace).get("phase"), what="a status phase")
     assert phase == "Provisioning"

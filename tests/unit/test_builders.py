@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from predictflow_operator.api.models import parse_spec
-from predictflow_operator.builders import elasticache, feast_config, materialization, redis, serving
+from predictflow_operator.builders import elasticache, feast_config, materialization, network_policy, redis, serving
 from predictflow_operator.builders.common import MAX_CHILD_NAME, Owner, child_name
 from predictflow_operator.builders.store import target_of
 
@@ -22,7 +22,10 @@ SPECS = {
         "project": "churn",
         "onlineStore": {"keyTTLSeconds": 86400, "redis": {"replicas": 2, "maxMemory": "512mb", "maxMemoryPolicy": "volatile-ttl", "persistence": {"size": "5Gi", "storageClassName": "fast"}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}},
         "materialization": {"schedule": "@hourly", "suspend": True},
-        "serving": {"replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False},
+        "serving": {
+            "replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False,
+            "networkPolicy": {"enabled": True, "allowedNamespaceLabels": {"team": "checkout"}, "allowedPodLabels": {"app": "checkout"}},
+        },
     },
     "elasticache-existing": {
         "project": "churn",
@@ -50,8 +53,9 @@ def render(case: str) -> list[dict]:
         serving.deployment(OWNER, spec, store, SERVING, "config-checksum"),
         serving.service(OWNER),
     ]
-    pdb = serving.pod_disruption_budget(OWNER, spec)
-    return docs + ([pdb] if pdb else [])
+    docs.append(network_policy.online_store(OWNER))
+    optional = [serving.pod_disruption_budget(OWNER, spec), network_policy.serving_policy(OWNER, spec)]
+    return docs + [doc for doc in optional if doc]
 
 
 @pytest.mark.parametrize("case", SPECS)
@@ -106,12 +110,12 @@ def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
     rendered = feast_config.feature_store_yaml(spec, target_of(elasticache.existing_record(spec.online_store.elasticache)))
     assert rendered["online_store"] == {
         "type": "redis",
-        "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD}",
+        "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD_AS_JSON}",
     }
     assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
     with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"]))))
     assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
-    assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD}"
+    assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD_AS_JSON}"
 
 
 def test_redis_keeps_aof_on_the_primary_and_snapshots_on_replicas():
@@ -184,11 +188,11 @@ def test_replication_group_ids_follow_elasticache_rules(namespace, name):
 
 
 def test_managed_elasticache_request():
-    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.r7g.large", "replicas": 2, "subnetGroupName": "private", "securityGroupIds": ["sg-1"]}}})
+    spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.r7g.large", "replicas": 2, "subnetGroupName": "private", "securityGroupIds": ["sg-0123abcd"]}}})
     request = elasticache.create_request(OWNER, spec, "t" * 64)
     assert request["CacheNodeType"] == "cache.r7g.large" and request["ReplicasPerNodeGroup"] == 2
     assert request["AutomaticFailoverEnabled"] is True and request["TransitEncryptionEnabled"] is True and request["AtRestEncryptionEnabled"] is True
-    assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-1"]
+    assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-0123abcd"]
     assert request["AuthToken"] == "t" * 64
 
 
@@ -227,7 +231,7 @@ def test_a_switchs_backfill_reads_the_serving_store_through_its_compare_config()
     assert volumes["compare-config"]["configMap"]["name"] == feast_config.config_map_name(OWNER, serving)
     compare = yaml.safe_load(feast_config.config_map(OWNER, spec, new)["data"]["compare.yaml"])
     assert compare["online_store"]["connection_string"] == (
-        "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/compare-tls/ca.crt,password=${PREDICTFLOW_COMPARE_PASSWORD}"
+        "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/compare-tls/ca.crt,password=${PREDICTFLOW_COMPARE_PASSWORD_AS_JSON}"
     )
     first = materialization.backfill_job(OWNER, spec, new, RUNTIME, "0123456789")
     assert "PREDICTFLOW_COMPARE_CONFIG" not in {e["name"] for e in first["spec"]["template"]["spec"]["containers"][0]["env"]}

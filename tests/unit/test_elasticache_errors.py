@@ -23,7 +23,7 @@ class MemoryKube:
     def __init__(self):
         self.objects = {}
 
-    async def create_if_absent(self, manifest):
+    async def create(self, manifest):
         key = (manifest["kind"], manifest["metadata"]["name"])
         if key in self.objects:
             return False
@@ -70,7 +70,7 @@ def test_an_aws_error_surfaces_with_awss_message_and_backs_off():
         asyncio.run(elasticache.provision(ctx, record, again))
         stub.assert_no_pending_responses()
     # nothing half-made: only the generated AUTH token exists, reused by the next attempt
-    assert list(ctx.kube.objects) == [("Secret", "churn-elasticache-auth")]
+    assert list(ctx.memo.kube.objects) == [("Secret", "churn-elasticache-auth")]
 
 
 def test_an_aws_blip_never_changes_what_the_pods_are_told():
@@ -78,7 +78,7 @@ def test_an_aws_blip_never_changes_what_the_pods_are_told():
     events = []
     ctx, stub = context(events)
     record = elasticache.desired_record(ctx.owner, ctx.spec)
-    ctx.kube.objects[("Secret", "churn-elasticache-auth")] = {"data": {"token": "dG9rZW4="}}
+    ctx.memo.kube.objects[("Secret", "churn-elasticache-auth")] = {"metadata": {"name": "churn-elasticache-auth", "ownerReferences": [{"uid": "uid-1"}]}, "data": {"token": "dG9rZW4="}}
     available = {
         "ReplicationGroupId": record.name, "Status": "available", "CacheNodeType": "cache.t4g.small",
         "MemberClusters": [f"{record.name}-001", f"{record.name}-002"],

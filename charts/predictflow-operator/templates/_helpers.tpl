@@ -77,6 +77,9 @@ operator/predictflow_operator/rbac.py (NAMESPACED), which the chart's tests comp
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [create, patch, get, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [create, patch, get, delete]
 {{- end -}}
 
 {{/* Cluster-wide mode only (rbac.py CLUSTER_WIDE_ONLY): kopf observes CRDs at run time. */}}

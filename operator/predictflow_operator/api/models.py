@@ -7,7 +7,7 @@ test fails when the committed CRD drifts from the models.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -17,6 +17,15 @@ FEAST_PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_]*$"
 QUANTITY_PATTERN = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 REDIS_MEMORY_PATTERN = r"^$|^[0-9]+(b|kb|k|mb|m|gb|g)?$"
 HOST_PORT_PATTERN = r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$"
+# Object names as the API server validates them (DNS-1123 subdomains): no path or shell meaning.
+DNS_SUBDOMAIN_PATTERN = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A Secret or ConfigMap key: the API server's own character set, and never `.` or `..`.
+DATA_KEY_PATTERN = r"^$|^[-._a-zA-Z0-9]*[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"
+# An image reference: registry/path:tag@digest characters only.
+IMAGE_PATTERN = r"^$|^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"
+# A path inside a pod or a bucket: plain characters; `..` segments are refused by NO_DOT_DOT_RULE.
+PATH_CHARACTERS = r"[A-Za-z0-9._/=+-]*"
+NO_DOT_DOT_RULE = "!self.matches('(^|/)[.][.](/|$)')"
 CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
 CRON_RULE = (
     "self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || "
@@ -32,44 +41,65 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+_RESOURCE_NAMES = _rules(("self.all(name, name.matches('^[a-z0-9]([-a-z0-9./]*[a-z0-9])?$') && size(name) <= 63)", "resource names are like cpu, memory or nvidia.com/gpu"))
+
+
 class Resources(_Model):
     """Compute resources, as in a container's `resources`."""
 
-    limits: dict[str, int | str] = Field(default_factory=dict, description="Maximum resources, e.g. {cpu: 500m, memory: 512Mi}.")
-    requests: dict[str, int | str] = Field(default_factory=dict, description="Guaranteed resources, e.g. {cpu: 100m, memory: 128Mi}.")
+    limits: dict[str, int | str] = Field(
+        default_factory=dict, max_length=16, json_schema_extra=_RESOURCE_NAMES, description="Maximum resources, e.g. {cpu: 500m, memory: 512Mi}."
+    )
+    requests: dict[str, int | str] = Field(
+        default_factory=dict, max_length=16, json_schema_extra=_RESOURCE_NAMES, description="Guaranteed resources, e.g. {cpu: 100m, memory: 128Mi}."
+    )
 
 
 class SecretKeyRef(_Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
-    name: str = Field("", description="Name of a Secret in the FeatureStore's namespace.")
-    key: str = Field("", description="Key inside the Secret.")
+    name: str = Field("", pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="Name of a Secret in the FeatureStore's namespace.")
+    key: str = Field("", pattern=DATA_KEY_PATTERN, max_length=253, description="Key inside the Secret.")
 
 
 class FeatureRepo(_Model):
     image: str = Field(
         "",
+        pattern=IMAGE_PATTERN,
+        max_length=512,
         description="Image that holds the Feast repo (definitions .py files) at `path`. Empty: the operator's runtime image, which ships the churn example.",
     )
     config_map: str = Field(
         "",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
         description="Name of a ConfigMap whose keys are the repo's .py files; mounted at `path` instead of using the image's copy.",
     )
-    path: str = Field("/opt/feature_repo", pattern=r"^/", description="Absolute path of the Feast repo inside the pods.")
+    path: str = Field(
+        "/opt/feature_repo",
+        pattern=f"^/{PATH_CHARACTERS}$",
+        max_length=256,
+        json_schema_extra=_rules((NO_DOT_DOT_RULE, "spec.featureRepo.path must not contain '..' segments")),
+        description="Absolute path of the Feast repo inside the pods: letters, digits and . _ / = + - only.",
+    )
 
 
 class OfflineStore(_Model):
     path: str = Field(
         "/opt/feature_repo/data",
-        pattern=r"^(/|s3://)",
-        description="Where the Parquet offline store lives: an absolute path inside the runtime image, or an s3://bucket/prefix.",
+        pattern=f"^(/|s3://){PATH_CHARACTERS}$",
+        max_length=1024,
+        json_schema_extra=_rules((NO_DOT_DOT_RULE, "spec.offlineStore.path must not contain '..' segments")),
+        description="Where the Parquet offline store lives: an absolute path inside the runtime image, or an s3://bucket/prefix (letters, digits and . _ / = + - only).",
     )
 
 
 class RedisPersistence(_Model):
     enabled: bool = Field(True, description="Keep data on a PersistentVolumeClaim per Redis pod.")
-    size: str = Field("1Gi", pattern=QUANTITY_PATTERN, description="Size of each Redis pod's volume, e.g. 1Gi.")
-    storage_class_name: str = Field("", description="StorageClass of the volume; empty: the cluster default.")
+    size: str = Field("1Gi", pattern=QUANTITY_PATTERN, max_length=32, description="Size of each Redis pod's volume, e.g. 1Gi.")
+    storage_class_name: str = Field(
+        "", pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="StorageClass of the volume; empty: the cluster default."
+    )
     append_only: bool = Field(
         True,
         description="AOF persistence (appendfsync everysec) on the primary, so a restarted primary never comes back empty. RDB snapshots are kept too.",
@@ -77,12 +107,15 @@ class RedisPersistence(_Model):
 
 
 class RedisStore(_Model):
-    image: str = Field("", description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another).")
+    image: str = Field(
+        "", pattern=IMAGE_PATTERN, max_length=512, description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another)."
+    )
     replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
     persistence: RedisPersistence = Field(default_factory=RedisPersistence, description="Durability of the in-cluster Redis.")
     max_memory: str = Field(
         "",
         pattern=REDIS_MEMORY_PATTERN,
+        max_length=32,
         description="Redis maxmemory, e.g. 512mb; empty: no cap. Pair with maxMemoryPolicy.",
     )
     max_memory_policy: Literal[
@@ -109,13 +142,19 @@ class ElastiCacheStore(_Model):
         "managed",
         description="managed: the operator creates a replication group through the AWS API. existing: use `endpoint` and `authSecretRef`; nothing is created in AWS.",
     )
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region, e.g. us-east-1.")
-    node_type: str = Field("cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", description="ElastiCache node type (managed mode).")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", max_length=32, description="AWS region, e.g. us-east-1.")
+    node_type: str = Field(
+        "cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", max_length=64, description="ElastiCache node type (managed mode)."
+    )
     replicas: int = Field(1, ge=0, le=5, description="Read replicas besides the primary (managed mode, 0-5); >0 enables automatic failover.")
-    engine_version: str = Field("7.1", description="Redis engine version (managed mode).")
-    subnet_group_name: str = Field("", description="Cache subnet group for the replication group (managed mode).")
-    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups of the replication group (managed mode).")
-    endpoint: str = Field("", pattern=HOST_PORT_PATTERN, description="Primary endpoint host:port (existing mode).")
+    engine_version: str = Field("7.1", pattern=r"^[0-9]+(\.[0-9]+){0,2}$", max_length=16, description="Redis engine version (managed mode).")
+    subnet_group_name: str = Field(
+        "", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9-]*$", max_length=255, description="Cache subnet group for the replication group (managed mode)."
+    )
+    security_group_ids: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$", max_length=20)]] = Field(
+        default_factory=list, max_length=5, description="VPC security groups of the replication group (managed mode), e.g. sg-0123456789abcdef0."
+    )
+    endpoint: str = Field("", pattern=HOST_PORT_PATTERN, max_length=261, description="Primary endpoint host:port (existing mode).")
     ca_secret_ref: SecretKeyRef = Field(
         default_factory=SecretKeyRef,
         description="Secret key holding a PEM CA bundle to verify the endpoint's TLS certificate; empty: the system trust store.",
@@ -142,19 +181,42 @@ class OnlineStore(_Model):
 class Materialization(_Model):
     schedule: str = Field(
         "*/30 * * * *",
+        max_length=128,
         json_schema_extra=_rules(
             (CRON_RULE, "spec.materialization.schedule must be a 5-field cron expression such as '*/30 * * * *', or a macro such as @hourly")
         ),
         description="Cron schedule of the incremental materialization CronJob.",
     )
     suspend: bool = Field(False, description="Pause scheduled materialization (backfills still run).")
-    image: str = Field("", description="Runtime image running Feast; empty: the operator's default runtime image.")
+    image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="Runtime image running Feast; empty: the operator's default runtime image.")
     resources: Resources = Field(default_factory=Resources, description="Resources of the materialization container.")
+
+
+_LABELS = _rules(
+    ("self.all(k, k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && size(k) <= 317)", "keys must be label keys"),
+)
+LabelValue = Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=63)]
+
+
+class ServingNetworkPolicy(_Model):
+    enabled: bool = Field(False, description="Admit connections to the serving port only from the namespaces and pods below.")
+    allowed_namespace_labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=8,
+        json_schema_extra=_LABELS,
+        description="Labels of the namespaces whose pods may call serving; empty: the FeatureStore's own namespace only.",
+    )
+    allowed_pod_labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=8,
+        json_schema_extra=_LABELS,
+        description="Labels of the pods that may call serving; empty: every pod of those namespaces.",
+    )
 
 
 class Serving(_Model):
     enabled: bool = Field(True, description="Run the BentoML serving Deployment.")
-    image: str = Field("", description="BentoML service image; empty: the operator's default churn example service.")
+    image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="BentoML service image; empty: the operator's default churn example service.")
     replicas: int = Field(1, ge=0, le=100, description="Serving pods.")
     liveness_checks_redis: bool = Field(
         True, description="The liveness probe checks Redis reachability too, with a long failure window (6 x 10 s)."
@@ -164,6 +226,9 @@ class Serving(_Model):
         description="When Redis is unreachable: stale answers from a bounded cache of last-seen features flagged stale: true; unavailable answers 503.",
     )
     resources: Resources = Field(default_factory=Resources, description="Resources of each serving container.")
+    network_policy: ServingNetworkPolicy = Field(
+        default_factory=ServingNetworkPolicy, description="An optional NetworkPolicy in front of the serving pods (the Redis one is always there)."
+    )
 
 
 class FeatureStoreSpec(_Model):

@@ -12,6 +12,9 @@ CA_MOUNT_DIR = "/etc/predictflow/tls"
 # A backfill reads the store that serves, to compare a sample: its password and CA under other names.
 COMPARE_PASSWORD_ENV = "PREDICTFLOW_COMPARE_PASSWORD"
 COMPARE_CA_MOUNT_DIR = "/etc/predictflow/compare-tls"
+# The runtime sets ${<env>_AS_JSON} to the password as an escaped JSON string (predictflow_runtime.store),
+# so no character of it can rewrite the connection string or the YAML around it.
+AS_JSON_SUFFIX = "_AS_JSON"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class StoreTarget:
             parts.append("ssl=true")
             if self.ca is not None:
                 parts.append(f"ssl_ca_certs={ca_dir}/ca.crt")
-        parts.append(f"password=${{{password_env}}}")
+        parts.append(f"password=${{{password_env}{AS_JSON_SUFFIX}}}")
         return ",".join(parts)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ..api.models import FeatureStoreSpec
 from ..builders.common import Owner
-from ..clients.kube import Kube
+from ..clients.kube import Kube, OwnedKube
 from ..settings import Settings
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
@@ -67,8 +67,9 @@ class ReconcileContext:
     emit: EventSink
 
     @property
-    def kube(self) -> Kube:
-        return self.memo.kube
+    def kube(self) -> OwnedKube:
+        """Writes and deletes only what this FeatureStore owns."""
+        return OwnedKube(self.memo.kube, self.owner.uid)
 
     @property
     def settings(self) -> Settings:

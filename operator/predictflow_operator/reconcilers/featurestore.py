@@ -18,7 +18,7 @@ from ..builders import redis as redis_builder
 from ..builders.common import COMPONENT_LABEL, FS_LABEL, checksum
 from ..builders.store import StoreTarget, store_key, store_label, target_of
 from ..clients.aws import AwsError
-from ..clients.kube import ChildError
+from ..clients.kube import ChildError, NotOwned
 from ..status import (
     MATERIALIZED,
     ONLINE_STORE_READY,
@@ -33,10 +33,12 @@ from ..status import (
     ready_check,
     with_failures,
 )
-from . import materialization, serving, switch
+from . import materialization, network, serving, switch
 from .context import ReconcileContext
 from .materialization import JobState
+from .secrets import SecretNotPermitted
 from .serving import ServingState
+from .store import StoreObservation
 from .stores import driver
 from .switch import CollectConfigs, Decision, DeleteJob, Observed, Provision, Retire, Serve, StartBackfill
 
@@ -109,7 +111,7 @@ async def observe(ctx: ReconcileContext, status: FeatureStoreStatus) -> Observed
     stores = {}
     for record in records:
         if record.type and store_key(record) not in stores:
-            stores[store_key(record)] = await driver(record.type).observe(ctx, record)
+            stores[store_key(record)] = await _observe_store(ctx, record)
     return Observed(
         desired=desired,
         stores=stores,
@@ -117,6 +119,13 @@ async def observe(ctx: ReconcileContext, status: FeatureStoreStatus) -> Observed
         serving=await serving.observe(ctx),
         backfill_name=lambda record: materialization.backfill_name(ctx, target_of(record), record.generation),
     )
+
+
+async def _observe_store(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
+    try:
+        return await driver(record.type).observe(ctx, record)
+    except SecretNotPermitted as refused:
+        return StoreObservation(False, "SecretNotPermitted", str(refused), record.endpoint, error=True)
 
 
 def _component(action: switch.Action) -> str:
@@ -134,6 +143,8 @@ async def act(ctx: ReconcileContext, decision: Decision, observed: Observed) -> 
             await _run(ctx, action, observed)
         except ChildError as error:
             failures.append(Failure(_component(action), "ApplyFailed", error.message))
+        except NotOwned as error:
+            failures.append(Failure(_component(action), "NotOwned", error.message))
         except AwsError as error:
             failures.append(Failure(_component(action), "AwsError", f"AWS {error.code}: {error.message}"))
         except ValueError as error:
@@ -145,6 +156,7 @@ async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed)
     if isinstance(action, Provision):
         seen = observed.store(action.record)
         assert seen is not None
+        await network.ensure_online_store(ctx)  # before the store's pods exist
         await driver(action.record.type).provision(ctx, action.record, seen)
         if action.record.endpoint:  # the config its clients will read, ready before its backfill
             await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, target_of(action.record)))
@@ -169,6 +181,7 @@ async def _serve(ctx: ReconcileContext, target: StoreTarget, secret_checksum: st
     config_checksum = checksum(config["data"], secret_checksum, target.endpoint)
     await materialization.ensure_cron_job(ctx, target, config_checksum)
     await serving.ensure(ctx, target, config_checksum, seen)
+    await network.ensure_serving(ctx)
 
 
 async def _collect_configs(ctx: ReconcileContext, keep: list[StoreTarget]) -> None:

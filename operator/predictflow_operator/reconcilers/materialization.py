@@ -68,18 +68,23 @@ async def observe(ctx: ReconcileContext) -> dict[str, JobState]:
     """Every backfill and scheduled Job of this FeatureStore, with what their pods reported."""
     owner = ctx.owner
     labels = {FS_LABEL: owner.name}
+    # Backfills are the FeatureStore's own; scheduled Jobs are its CronJob's.
+    cron_job = await ctx.kube.get("batch/v1", "CronJob", builder.cron_job_name(owner), owner.namespace)
+    schedulers = {cron_job["metadata"]["uid"]} if cron_job is not None else set()
+    jobs = {
+        job["metadata"]["name"]: job
+        for component, owners in ((builder.BACKFILL_COMPONENT, None), (builder.COMPONENT, schedulers))
+        for job in await ctx.kube.list(*_JOB, owner.namespace, {**labels, COMPONENT_LABEL: component}, owners=owners)
+    }
+    job_uids = {job["metadata"]["uid"] for job in jobs.values()}
     reports: dict[str, dict[str, Any]] = {}
-    for pod in await ctx.kube.list("v1", "Pod", owner.namespace, {**labels, COMPONENT_LABEL: builder.BACKFILL_COMPONENT}):
+    pod_labels = {**labels, COMPONENT_LABEL: builder.BACKFILL_COMPONENT}
+    for pod in await ctx.kube.list("v1", "Pod", owner.namespace, pod_labels, owners=job_uids) if job_uids else []:
         report = _report(pod)
         job_name = (pod["metadata"].get("labels") or {}).get(_JOB_NAME_LABEL)
         if report is not None and job_name:
             reports[job_name] = report
-    jobs: dict[str, JobState] = {}
-    for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT):
-        for job in await ctx.kube.list(*_JOB, owner.namespace, {**labels, COMPONENT_LABEL: component}):
-            name = job["metadata"]["name"]
-            jobs[name] = job_state(job, name, reports.get(name))
-    return jobs
+    return {name: job_state(job, name, reports.get(name)) for name, job in jobs.items()}
 
 
 def backfill_name(ctx: ReconcileContext, store: StoreTarget, generation: int) -> str:

@@ -80,8 +80,9 @@ async def _expand_volumes(ctx: ReconcileContext, live: dict[str, Any], desired: 
     replicas = max(live["spec"].get("replicas", 1), (live.get("status") or {}).get("replicas") or 0)
     for ordinal in range(replicas):
         claim = f"data-{name}-{ordinal}"
-        if await ctx.kube.get("v1", "PersistentVolumeClaim", claim, ctx.owner.namespace) is not None:
-            await ctx.kube.merge_patch("v1", "PersistentVolumeClaim", claim, ctx.owner.namespace, {"spec": {"resources": {"requests": {"storage": want}}}})
+        # the claims are the StatefulSet's (its retention policy makes it their owner)
+        patch = {"spec": {"resources": {"requests": {"storage": want}}}}
+        await ctx.kube.merge_patch("v1", "PersistentVolumeClaim", claim, ctx.owner.namespace, patch, owner_uid=live["metadata"]["uid"])
     await ctx.kube.delete(*_STATEFULSET, name, ctx.owner.namespace, orphan=True)
     ctx.emit("Normal", "VolumesExpanding", f"Expanding the volumes of {name} from {have} to {want}; re-creating the StatefulSet around its running pods")
     return True

@@ -1,16 +1,36 @@
-"""Checksums of the Secret values pods read, so a rotation rolls them."""
+"""The Secrets a FeatureStore reads: checksums of their values, so a rotation rolls the pods, and
+the rule of which Secrets it may read at all."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..api.models import SecretKeyRef
-from ..builders.common import checksum
+from ..builders.common import FS_LABEL, checksum
+from ..clients.kube import owned_by
 from .context import ReconcileContext
 
 
+class SecretNotPermitted(ValueError):
+    """A referenced Secret has not opted in to being read by this FeatureStore."""
+
+
+def permitted(ctx: ReconcileContext, secret: dict[str, Any]) -> bool:
+    """Its own generated Secrets, and those their owners labelled for it; any Secret of the namespace
+    where the administrator lifted the rule."""
+    labels = secret["metadata"].get("labels") or {}
+    return not ctx.settings.require_secret_label or owned_by(secret, ctx.owner.uid) or labels.get(FS_LABEL) == ctx.owner.name
+
+
 async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
-    """None when the Secret or its key is missing."""
+    """None when the Secret or its key is missing; SecretNotPermitted when it has not opted in."""
     if not ref.name:
         return None
     secret = await ctx.kube.get("v1", "Secret", ref.name, ctx.owner.namespace)
+    if secret is not None and not permitted(ctx, secret):
+        raise SecretNotPermitted(
+            f"Secret {ref.name} is not labelled {FS_LABEL}={ctx.owner.name}: a FeatureStore reads only Secrets labelled for it "
+            "(label the Secret, or have the administrator set the chart value policy.requireSecretLabel=false)"
+        )
     value = ((secret or {}).get("data") or {}).get(ref.key)
     return checksum(value) if value else None

@@ -1,0 +1,60 @@
+"""NetworkPolicies: who may open a connection to a FeatureStore's Redis and to its serving pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.models import FeatureStoreSpec
+from . import materialization, redis, serving
+from .common import COMPONENT_LABEL, FS_LABEL, Owner, child_name, metadata
+
+COMPONENT = "network-policy"
+
+
+def _pods_of(owner: Owner, component: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: component}}}
+
+
+def online_store_name(owner: Owner) -> str:
+    return child_name(owner, "online-store")
+
+
+def online_store(owner: Owner) -> dict[str, Any]:
+    """The in-cluster Redis accepts connections from this FeatureStore's serving, materialization and
+    backfill pods and from its own pods (replication), from nothing else in the cluster."""
+    clients = (serving.COMPONENT, materialization.COMPONENT, materialization.BACKFILL_COMPONENT, redis.COMPONENT)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(owner, online_store_name(owner), COMPONENT),
+        "spec": {
+            "podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: redis.COMPONENT}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [_pods_of(owner, c) for c in clients], "ports": [{"protocol": "TCP", "port": redis.PORT}]}],
+        },
+    }
+
+
+def serving_name(owner: Owner) -> str:
+    return child_name(owner, "serving")
+
+
+def serving_policy(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any] | None:
+    """With spec.serving.networkPolicy.enabled: only the namespaces and pods it names reach the
+    serving port (the kubelet's probes come from the node and are not subject to it)."""
+    policy = spec.serving.network_policy
+    if not policy.enabled:
+        return None
+    peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(policy.allowed_pod_labels)}}
+    if policy.allowed_namespace_labels:
+        peer["namespaceSelector"] = {"matchLabels": dict(policy.allowed_namespace_labels)}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(owner, serving_name(owner), COMPONENT),
+        "spec": {
+            "podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: serving.COMPONENT}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [peer], "ports": [{"protocol": "TCP", "port": serving.PORT}]}],
+        },
+    }
