@@ -143,6 +143,7 @@ def run_pod_to_completion(
     timeout: float = 180,
     volume_mounts: list[dict[str, Any]] | None = None,
     env: list[dict[str, Any]] | None = None,
+    labels: dict[str, str] | None = None,
     **pod_spec: Any,
 ) -> str:
     """Runs a one-off pod, waits until it succeeds, returns its log, deletes it."""
@@ -156,7 +157,7 @@ def run_pod_to_completion(
         {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": kube.namespace},
+            "metadata": {"name": name, "namespace": kube.namespace, "labels": labels or {}},
             "spec": {"restartPolicy": "Never", "containers": [container], **pod_spec},
         }
     )

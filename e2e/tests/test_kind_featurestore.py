@@ -294,6 +294,30 @@ def test_featurestore_becomes_ready(ns: Kubectl, featurestore: str, report: Call
     assert serving_rolled_out(ns, "redis"), "serving is not ready on the Redis store"
 
 
+# Opens a TCP connection to host:port and says whether it could.
+_CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+    print("connected")
+except OSError as error:
+    print("no connection:", error)
+"""
+
+
+def test_only_the_featurestores_own_pods_reach_its_redis(ns: Kubectl) -> None:
+    """The NetworkPolicy in front of Redis is enforced: a pod of the same namespace that is not the
+    FeatureStore's gets no connection; one of its materialization pods does, and serving is Ready,
+    which its readiness probe only is while it reaches Redis."""
+    target = [f"{NAME}-redis", "6379"]
+    outsider = run_pod_to_completion(ns, "outsider", RUNTIME_IMAGE, ["python3", "-c", _CONNECT, *target])
+    assert "no connection" in outsider, outsider
+    own = {"predictflow.io/featurestore": NAME, "app.kubernetes.io/component": "materialization"}
+    insider = run_pod_to_completion(ns, "insider", RUNTIME_IMAGE, ["python3", "-c", _CONNECT, *target], labels=own)
+    assert "connected" in insider, insider
+    assert serving_rolled_out(ns, "redis")
+
+
 def test_predict_through_the_service_returns_the_offline_features(
     ns: Kubectl, offline_features: dict[int, dict[str, Any]], e2e_log_dir: Path
 ) -> None:
