@@ -17,6 +17,9 @@ class Settings:
     resync_seconds: float
     aws_endpoint_url: str | None
     elasticache_poll_seconds: float
+    # Names this Kubernetes cluster in the ids and tags of the ElastiCache groups it creates, so two
+    # clusters sharing an AWS account never take each other's groups. Empty: managed groups are left alone.
+    cluster_identity: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -27,4 +30,5 @@ class Settings:
             resync_seconds=float(os.environ.get("PREDICTFLOW_RESYNC_SECONDS", "300")),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
+            cluster_identity=os.environ.get("PREDICTFLOW_CLUSTER_IDENTITY", "").strip(),
         )
