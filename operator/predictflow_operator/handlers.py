@@ -21,6 +21,7 @@ from .builders.common import FS_LABEL, Owner
 from .clients.kube import Kube
 from .reconcilers import featurestore
 from .reconcilers.context import OperatorMemo, ReconcileContext
+from .reconcilers.elasticache import ForeignGroup
 from .reconcilers.stores import driver
 from .settings import Settings
 
@@ -104,12 +105,12 @@ async def secret_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.operator.wake_readers(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
-def _deletes_aws(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
+def _manages_aws(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
     records = _records(status)
     if records:
-        return any(r.type == "elasticache" and r.mode == "managed" and r.deletion_policy == "Delete" for r in records)
-    cache = (spec.get("onlineStore") or {}).get("elasticache") or {}
-    return cache.get("mode", "managed") == "managed" and cache.get("deletionPolicy") == "Delete"
+        return any(r.type == "elasticache" and r.mode == "managed" for r in records)
+    online = spec.get("onlineStore") or {}
+    return online.get("type") == "elasticache" and (online.get("elasticache") or {}).get("mode", "managed") == "managed"
 
 
 def _records(status: Any) -> list[Any]:
@@ -117,11 +118,15 @@ def _records(status: Any) -> list[Any]:
     return [r for r in (parsed.online_store, parsed.pending_online_store, *parsed.retiring_online_stores) if r.type]
 
 
-@kopf.on.delete(*RESOURCE, when=_deletes_aws)
+@kopf.on.delete(*RESOURCE, when=_manages_aws)
 async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Kubernetes children go by owner references; a managed ElastiCache group recorded with
-    deletionPolicy Delete is deleted here (a finalizer holds the FeatureStore until AWS accepts)."""
+    deletionPolicy Delete is deleted here (a finalizer holds the FeatureStore until AWS accepts),
+    and a retained one's token Secret is released so that it outlives the FeatureStore."""
     ctx = _context(body, memo)
     for record in _records(body.get("status")):
         if record.type == "elasticache":
-            await driver(record.type).retire(ctx, record)
+            try:
+                await driver(record.type).retire(ctx, record)
+            except ForeignGroup as refused:  # not ours to delete: the FeatureStore still goes
+                ctx.emit("Warning", "ForeignReplicationGroup", str(refused))

@@ -19,6 +19,9 @@ class Settings:
     elasticache_poll_seconds: float
     # A FeatureStore reads only Secrets it owns or that are labelled for it (policy.requireSecretLabel).
     require_secret_label: bool = True
+    # Names this Kubernetes cluster in the ids and tags of the ElastiCache groups it creates, so two
+    # clusters sharing an AWS account never take each other's groups. Empty: managed groups are left alone.
+    cluster_identity: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -30,4 +33,5 @@ class Settings:
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
             require_secret_label=os.environ.get("PREDICTFLOW_REQUIRE_SECRET_LABEL", "true").lower() != "false",
+            cluster_identity=os.environ.get("PREDICTFLOW_CLUSTER_IDENTITY", "").strip(),
         )

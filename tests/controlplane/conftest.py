@@ -3,6 +3,8 @@ import pytest
 from predictflow_devtools.operator_process import OperatorProcess
 from predictflow_devtools.pytest_plugin import AWS_TEST_ENV
 
+CLUSTER_IDENTITY = "controlplane-tier"  # the session operator's: names its cluster in ElastiCache ids and tags
+
 
 @pytest.fixture(scope="session")
 def operator(control_plane, moto_server, tmp_path_factory):
@@ -12,10 +14,16 @@ def operator(control_plane, moto_server, tmp_path_factory):
         tmp_path_factory.mktemp("operator") / "operator.log",
         AWS_ENDPOINT_URL=moto_server,
         PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1",
+        PREDICTFLOW_CLUSTER_IDENTITY=CLUSTER_IDENTITY,
         **AWS_TEST_ENV,
     ).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def cluster_identity():
+    return CLUSTER_IDENTITY
 
 
 @pytest.fixture

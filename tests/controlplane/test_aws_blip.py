@@ -27,7 +27,7 @@ def test_an_aws_outage_on_the_serving_group_is_reported_and_rolls_no_pod(own_pla
     moto = processes.spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], tmp_path / "moto.log", tie_to_parent=True)
     url = f"http://127.0.0.1:{port}"
     processes.wait_until(lambda: urllib.request.urlopen(f"{url}/moto-api/", timeout=2).status == 200, timeout=60, what="moto server", logs=[tmp_path / "moto.log"])
-    operator = OperatorProcess(own_plane.kubeconfig, tmp_path / "operator.log", AWS_ENDPOINT_URL=url, PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1", **AWS_TEST_ENV).start()
+    operator = OperatorProcess(own_plane.kubeconfig, tmp_path / "operator.log", AWS_ENDPOINT_URL=url, PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1", PREDICTFLOW_CLUSTER_IDENTITY="aws-blip", **AWS_TEST_ENV).start()
     try:
         apply_featurestore(kube, namespace, {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"replicas": 1}}})
         job = eventually(lambda: next(iter(kube.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill"})), None), what="the backfill Job")

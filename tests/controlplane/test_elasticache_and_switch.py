@@ -58,10 +58,10 @@ def ec_secret(kube, namespace):
     kube.create(Secret.from_dict({"metadata": {"name": "churn-ec", "namespace": namespace, "labels": opt_in}, "stringData": {"token": "stand-in-auth-token-123"}}))
 
 
-def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, namespace, operator, elasticache):
+def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, namespace, operator, elasticache, cluster_identity):
     spec = {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"mode": "managed", "nodeType": "cache.r7g.large", "replicas": 1, "deletionPolicy": "Delete"}}}
     apply_featurestore(kube, namespace, spec)
-    group_id = replication_group_id(Owner("churn", namespace, ""))
+    group_id = replication_group_id(Owner("churn", namespace, ""), cluster_identity)
 
     def group():
         try:
@@ -88,7 +88,7 @@ def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, nam
     rendered = configs[0].data["feature_store.yaml"]
     assert f"{endpoint},ssl=true,password=${{REDIS_PASSWORD_AS_JSON}}" in rendered and token not in rendered
     env = kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.spec.containers[0].env
-    assert [e.valueFrom.secretKeyRef.name for e in env if e.name == "REDIS_PASSWORD"] == ["churn-elasticache-auth"]
+    assert [(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key) for e in env if e.name == "REDIS_PASSWORD"] == [("churn-elasticache-auth", "active")]
 
     patch_spec(kube, namespace, {"onlineStore": {"elasticache": {"nodeType": "cache.r7g.xlarge"}}})
     eventually(lambda: group()["CacheNodeType"] == "cache.r7g.xlarge", what="the node type change")
@@ -99,9 +99,9 @@ def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, nam
     eventually(lambda: absent(kube, FeatureStoreResource, "churn", namespace), what="the FeatureStore to go once AWS accepted the deletion")
 
 
-def test_retain_keeps_the_replication_group(kube, namespace, operator, elasticache):
+def test_retain_keeps_the_replication_group(kube, namespace, operator, elasticache, cluster_identity):
     apply_featurestore(kube, namespace, {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"replicas": 0}}})
-    group_id = replication_group_id(Owner("churn", namespace, ""))
+    group_id = replication_group_id(Owner("churn", namespace, ""), cluster_identity)
     eventually(lambda: elasticache.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"], what="the group")
     kube.delete(FeatureStoreResource, "churn", namespace=namespace)
     eventually(lambda: not any(name == "churn" for name in [fs.metadata.name for fs in kube.list(FeatureStoreResource, namespace=namespace)]), what="deletion")

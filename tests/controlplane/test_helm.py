@@ -226,8 +226,10 @@ def test_the_cluster_wide_account_may_do_what_the_operator_declares_and_no_more(
     assert can_i(plane, account, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     # watches that wake a pass: its own Secrets (label-selected) and its backfill pods' reports
     assert can_i(plane, account, "watch", "secrets", "-n", "any-team") and can_i(plane, account, "watch", "pods", "-n", "any-team")
+    # patch: the ElastiCache token Secrets it controls (rotation, release, adoption)
+    assert can_i(plane, account, "patch", "secrets", "-n", "any-team")
     for denied in (
-        ("update", "secrets"), ("patch", "secrets"), ("create", "pods"), ("get", "pods"), ("delete", "pods"),
+        ("update", "secrets"), ("create", "pods"), ("get", "pods"), ("delete", "pods"),
         ("create", "pods/exec"),
         ("delete", "featurestores.predictflow.io"), ("create", "featurestores.predictflow.io"),
         ("create", "roles.rbac.authorization.k8s.io"), ("patch", "customresourcedefinitions.apiextensions.k8s.io"),

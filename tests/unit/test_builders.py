@@ -162,7 +162,7 @@ def test_every_child_name_and_label_fits_for_the_longest_valid_name():
         redis.stateful_set(LONGEST, spec, name, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
         materialization.backfill_job(LONGEST, spec, store, RUNTIME, "0123456789"),
         materialization.cron_job(LONGEST, spec, store, RUNTIME, "c"), serving.deployment(LONGEST, spec, store, SERVING, "c"),
-        serving.service(LONGEST), elasticache.auth_secret(LONGEST, "t"),
+        serving.service(LONGEST), elasticache.auth_secret(LONGEST, "t", elasticache.replication_group_id(LONGEST, "c"), "c"),
     ]
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
     assert len(set(names)) == len(names)
@@ -182,14 +182,14 @@ def test_short_names_stay_readable_and_long_ones_stay_distinct():
 
 @pytest.mark.parametrize("namespace,name", [("ml", "churn"), ("a" * 60, "b" * 60), ("Team-X", "fs--1")])
 def test_replication_group_ids_follow_elasticache_rules(namespace, name):
-    group = elasticache.replication_group_id(Owner(name, namespace, "uid"))
-    assert len(group) <= 40 and group[0].isalpha() and "--" not in group and not group.endswith("-")
-    assert group == group.lower()
+    for group in (elasticache.replication_group_id(Owner(name, namespace, "uid"), "cluster-a"), elasticache.legacy_replication_group_id(Owner(name, namespace, "uid"))):
+        assert len(group) <= 40 and group[0].isalpha() and "--" not in group and not group.endswith("-")
+        assert group == group.lower() and group.startswith(elasticache.ID_PREFIX)
 
 
 def test_managed_elasticache_request():
     spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.r7g.large", "replicas": 2, "subnetGroupName": "private", "securityGroupIds": ["sg-0123abcd"]}}})
-    request = elasticache.create_request(OWNER, spec, "t" * 64)
+    request = elasticache.create_request(OWNER, spec, "t" * 64, "pf-ml-churn-x", "cluster-a")
     assert request["CacheNodeType"] == "cache.r7g.large" and request["ReplicasPerNodeGroup"] == 2
     assert request["AutomaticFailoverEnabled"] is True and request["TransitEncryptionEnabled"] is True and request["AtRestEncryptionEnabled"] is True
     assert request["CacheSubnetGroupName"] == "private" and request["SecurityGroupIds"] == ["sg-0123abcd"]

@@ -73,7 +73,9 @@ def test_helm_lint_strict_passes():
 
 def test_default_values_install_a_cluster_wide_operator():
     documents = render()
-    assert sorted(doc["kind"] for doc in documents) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    assert sorted(doc["kind"] for doc in documents) == [
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    ]
     [deployment] = of_kind(documents, "Deployment")
     spec = deployment["spec"]
     assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
@@ -98,6 +100,7 @@ def test_default_values_install_a_cluster_wide_operator():
         "PREDICTFLOW_SERVING_IMAGE": f"predictflow/serving:{VERSION}",
         "PREDICTFLOW_REDIS_IMAGE": "redis:7-alpine",
         "PREDICTFLOW_RESYNC_SECONDS": "300",
+        "PREDICTFLOW_REQUIRE_SECRET_LABEL": "true",
     }
     [binding] = of_kind(documents, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == FULLNAME
@@ -151,6 +154,7 @@ def test_values_reach_the_operator():
         "--set", "featureStoreDefaults.redisImage.repository=predictflow/redis",
         "--set-string", "featureStoreDefaults.redisImage.tag=0.1.0",
         "--set", "resyncSeconds=60",
+        "--set", "policy.requireSecretLabel=false",
         "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/pf",
         "--set", "extraEnv[0].name=PREDICTFLOW_ELASTICACHE_POLL_SECONDS",
         "--set-string", "extraEnv[0].value=10",
@@ -163,6 +167,7 @@ def test_values_reach_the_operator():
         "PREDICTFLOW_SERVING_IMAGE": "registry.example/ml/churn-serving:2",
         "PREDICTFLOW_REDIS_IMAGE": "predictflow/redis:0.1.0",
         "PREDICTFLOW_RESYNC_SECONDS": "60",
+        "PREDICTFLOW_REQUIRE_SECRET_LABEL": "false",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ENDPOINT_URL": "http://moto.test:5000",

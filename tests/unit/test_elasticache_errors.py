@@ -42,7 +42,7 @@ def aws_credentials(monkeypatch):
 
 def context(events, **cache):
     spec = parse_spec({"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": {"nodeType": "cache.t4g.small", **cache}}})
-    settings = Settings("r", "s", "redis:7-alpine", 1, None, 30)
+    settings = Settings("r", "s", "redis:7-alpine", 1, None, 30, cluster_identity="cluster-a")
     memo = OperatorMemo(kube=MemoryKube(), settings=settings)
     aws = memo.aws_clients["us-east-1"] = ElastiCache("us-east-1")
     ctx = ReconcileContext(Owner("churn", "ml", "uid-1"), spec, 1, memo, lambda *event: events.append(event))
@@ -52,7 +52,7 @@ def context(events, **cache):
 def test_an_aws_error_surfaces_with_awss_message_and_backs_off():
     events = []
     ctx, stub = context(events)
-    record = elasticache.desired_record(ctx.owner, ctx.spec)
+    record = elasticache.desired_record(ctx, [])
     stub.add_client_error("describe_replication_groups", "ReplicationGroupNotFoundFault", "not found", 404)
     stub.add_client_error(
         "create_replication_group", "InsufficientCacheClusterCapacity", "cache.t4g.small capacity is not available in us-east-1a", 400
@@ -77,14 +77,20 @@ def test_an_aws_blip_never_changes_what_the_pods_are_told():
     """The token checksum comes from the Secret, not from AWS: a failed describe leaves it as it was."""
     events = []
     ctx, stub = context(events)
-    record = elasticache.desired_record(ctx.owner, ctx.spec)
-    ctx.memo.kube.objects[("Secret", "churn-elasticache-auth")] = {"metadata": {"name": "churn-elasticache-auth", "ownerReferences": [{"uid": "uid-1"}]}, "data": {"token": "dG9rZW4="}}
+    record = elasticache.desired_record(ctx, [])
+    ctx.memo.kube.objects[("Secret", "churn-elasticache-auth")] = {
+        "metadata": {"name": "churn-elasticache-auth", "ownerReferences": [{"controller": True, "uid": "uid-1"}]},
+        "data": {"token": "dG9rZW4=", "active": "dG9rZW4="},
+    }
+    arn = f"arn:aws:elasticache:us-east-1:1:replicationgroup:{record.name}"
     available = {
-        "ReplicationGroupId": record.name, "Status": "available", "CacheNodeType": "cache.t4g.small",
+        "ReplicationGroupId": record.name, "ARN": arn, "Status": "available", "CacheNodeType": "cache.t4g.small",
         "MemberClusters": [f"{record.name}-001", f"{record.name}-002"],
         "NodeGroups": [{"PrimaryEndpoint": {"Address": "master.example", "Port": 6379}}],
     }
     stub.add_response("describe_replication_groups", {"ReplicationGroups": [available]}, {"ReplicationGroupId": record.name})
+    ours = [{"Key": t["Key"], "Value": t["Value"]} for t in elasticache.builder.ownership_tags(ctx.owner, "cluster-a")]
+    stub.add_response("list_tags_for_resource", {"TagList": ours}, {"ResourceName": arn})
     stub.add_client_error("describe_replication_groups", "Throttling", "Rate exceeded", 400)
     with stub:
         healthy = asyncio.run(elasticache.observe(ctx, record))
@@ -103,7 +109,7 @@ def test_access_denied_is_reported_the_same_way():
         "describe_replication_groups", "AccessDenied", "User: arn:aws:iam::1:role/op is not authorized to perform: elasticache:DescribeReplicationGroups", 403
     )
     with stub:
-        seen = asyncio.run(elasticache.observe(ctx, elasticache.desired_record(ctx.owner, ctx.spec)))
+        seen = asyncio.run(elasticache.observe(ctx, elasticache.desired_record(ctx, [])))
     assert seen.reason == "AwsError" and "not authorized to perform: elasticache:DescribeReplicationGroups" in seen.message
 
 

@@ -59,6 +59,19 @@ class ElastiCache:
         operation = "increase_replica_count" if wanted > current else "decrease_replica_count"
         await self._call(operation, ReplicationGroupId=group_id, NewReplicaCount=wanted, ApplyImmediately=True)
 
+    async def tags(self, arn: str) -> dict[str, str]:
+        listed = await self._call("list_tags_for_resource", ResourceName=arn)
+        return {tag["Key"]: tag["Value"] for tag in listed.get("TagList") or []}
+
+    async def add_tags(self, arn: str, tags: list[dict[str, str]]) -> None:
+        await self._call("add_tags_to_resource", ResourceName=arn, Tags=tags)
+
+    async def update_auth_token(self, group_id: str, token: str, strategy: str) -> None:
+        """ROTATE: AWS accepts the new token besides the old one; SET (only after ROTATE): the new one alone."""
+        await self._call(
+            "modify_replication_group", ReplicationGroupId=group_id, AuthToken=token, AuthTokenUpdateStrategy=strategy, ApplyImmediately=True
+        )
+
     async def delete(self, group_id: str) -> bool:
         """True if a deletion started; False if AWS says the group is already gone."""
         try:

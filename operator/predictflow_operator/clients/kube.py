@@ -189,6 +189,20 @@ class OwnedKube:
         uids = owners if owners is not None else {self.uid}
         return [obj for obj in await self.kube.list(api_version, kind, namespace, labels) if any(owned_by(obj, uid) for uid in uids)]
 
+    async def list_for_reading(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Every object with the labels, whoever owns it: for reads that must see a child's own
+        children (a Deployment's pods belong to its ReplicaSets). Nothing listed here is written."""
+        return await self.kube.list(api_version, kind, namespace, labels)
+
+    async def adopt(self, live: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch an object no controller owns yet (a retained Secret whose marks the caller has
+        checked name this FeatureStore), e.g. to add this FeatureStore's owner reference."""
+        meta = live["metadata"]
+        if any(ref.get("controller") for ref in meta.get("ownerReferences") or []):
+            raise NotOwned(live.get("kind", ""), meta["name"], live)
+        patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "uid": meta["uid"]}}
+        return await self.kube.merge_patch(live.get("apiVersion", "v1"), live.get("kind", ""), meta["name"], meta["namespace"], patch)
+
     def _check(self, live: dict[str, Any], owner_uid: str | None = None) -> None:
         if not owned_by(live, owner_uid or self.uid):
             raise NotOwned(live.get("kind", ""), live["metadata"]["name"], live)

@@ -1,22 +1,34 @@
-"""The ElastiCache store driver: adopt an existing endpoint, or provision a replication group through AWS."""
+"""The ElastiCache store driver: adopt an existing endpoint, or provision a replication group through AWS.
+
+A managed group is this FeatureStore's only when its tags say so (cluster identity, namespace and
+name): a group whose tags say otherwise is reported, and never modified or deleted. The tags are
+read with every description and again right before every modification or deletion.
+"""
 
 from __future__ import annotations
 
-import base64
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .. import passwords
-from ..api.models import FeatureStoreSpec, StoreRecord
+from ..api.models import StoreRecord
 from ..builders import elasticache as builder
-from ..builders.common import Owner
+from ..builders.common import checksum
 from ..builders.store import store_key
 from ..clients.aws import AwsError, ElastiCache
+from . import elasticache_token as token
 from .context import ReconcileContext
 from .secrets import secret_checksum
 from .store import StoreObservation
 
 _MAX_BACKOFF = 300.0
+_SERVING_STATES = ("available", "modifying", "snapshotting")  # a group in these answers clients
+
+
+class ForeignGroup(ValueError):
+    """A replication group whose tags do not say it is this FeatureStore's."""
 
 
 @dataclass
@@ -45,9 +57,24 @@ class AwsMemo:
         return seen
 
 
-def desired_record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
-    cache = spec.online_store.elasticache
-    return builder.existing_record(cache) if cache.mode == "existing" else builder.managed_record(owner, cache)
+@dataclass(frozen=True)
+class Managed:
+    """What provisioning needs of a managed group's observation."""
+
+    group: dict[str, Any] | None
+    ownership: builder.Ownership
+    secret: dict[str, Any] | None
+    verdict: token.SecretVerdict
+
+
+def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
+    """A FeatureStore keeps the group id it recorded (ids made before the cluster identity included);
+    only a group it never recorded in this region gets a new id."""
+    cache = ctx.spec.online_store.elasticache
+    if cache.mode == "existing":
+        return builder.existing_record(cache)
+    kept = next((r.name for r in recorded if r.type == "elasticache" and r.mode == "managed" and r.region == cache.region and r.name), "")
+    return builder.managed_record(ctx.owner, cache, kept or builder.replication_group_id(ctx.owner, ctx.settings.cluster_identity))
 
 
 def _client(ctx: ReconcileContext, region: str) -> ElastiCache:
@@ -61,13 +88,26 @@ def _memo(ctx: ReconcileContext, record: StoreRecord) -> AwsMemo:
 
 
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
-    checksum = await secret_checksum(ctx, record.auth_secret_ref) or ""
     if record.mode == "existing":
-        return await _observe_existing(ctx, record, checksum)
+        return await _observe_existing(ctx, record, await secret_checksum(ctx, record.auth_secret_ref) or "")
+    secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, ctx.owner.namespace)
+    data = (secret or {}).get("data") or {}
+    # Pods read the active token; a Secret from before it existed holds it under `token` until marked.
+    value = data.get(record.auth_secret_ref.key) or data.get(builder.TOKEN_KEY)
+    checksum_ = checksum(value) if value else ""
+    identity = ctx.settings.cluster_identity
+    if not identity:
+        return StoreObservation(
+            False, "ClusterIdentityMissing",
+            f"Replication group {record.name} is left alone: the operator has no cluster identity (chart value clusterIdentity, "
+            "PREDICTFLOW_CLUSTER_IDENTITY), so it cannot tell its groups from another cluster's",
+            secret_checksum=checksum_, error=True,
+        )
+    verdict = token.judge_secret(secret, ctx.owner, record.name, identity)
     memo = _memo(ctx, record)
     if not memo.fresh():
         try:
-            seen = _describe(record, await _client(ctx, record.region).describe(record.name), checksum)
+            seen = await _describe(ctx, record)
         except AwsError as error:
             seen = memo.failed(error)
             ctx.emit("Warning", "AwsError", seen.message)
@@ -76,21 +116,54 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
     # The token is read from Kubernetes every time: an AWS blip never changes what pods are told.
     last = memo.last
     assert last is not None
-    return StoreObservation(last.ready, last.reason, last.message, last.endpoint, checksum, last.error, last.gone, last.detail)
+    if last.error:
+        return StoreObservation(last.ready, last.reason, last.message, last.endpoint, checksum_, True, last.gone)
+    group, ownership = last.detail
+    if verdict.kind == token.FOREIGN:
+        return StoreObservation(False, "AuthSecretForeign", verdict.message, secret_checksum=checksum_, error=True)
+    if group is not None and verdict.kind == token.ABSENT:
+        return StoreObservation(
+            False, "AuthTokenUnknown",
+            f"Replication group {record.name} exists but its token Secret {record.auth_secret_ref.name} does not: restore the Secret "
+            "(kept when the group was retained) or delete the group",
+            secret_checksum=checksum_, error=True,
+        )
+    message = last.message
+    if secret is not None and last.ready:
+        waiting = token.rotation_step(secret, group, None).message
+        message = f"{message}; {waiting}" if waiting else message
+    return StoreObservation(last.ready, last.reason, message, last.endpoint, checksum_, False, last.gone, Managed(group, ownership, secret, verdict))
 
 
-def _describe(record: StoreRecord, group: dict | None, checksum: str) -> StoreObservation:
-    group_id = record.name
+async def _ownership(ctx: ReconcileContext, aws: ElastiCache, record: StoreRecord, group: dict[str, Any]) -> builder.Ownership:
+    seen = builder.ownership(await aws.tags(group["ARN"]), ctx.owner, ctx.settings.cluster_identity)
+    if seen.legacy and record.name != builder.legacy_replication_group_id(ctx.owner):
+        return builder.Ownership(False, f"tag {builder.TAG_CLUSTER} missing (expected {ctx.settings.cluster_identity!r})")
+    return seen
+
+
+async def _describe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
+    aws, group_id = _client(ctx, record.region), record.name
+    group = await aws.describe(group_id)
     if group is None:
-        return StoreObservation(False, "Creating", f"Replication group {group_id} does not exist yet", gone=True)
-    status = group.get("Status", "unknown")
+        return StoreObservation(False, "Creating", f"Replication group {group_id} does not exist yet", gone=True, detail=(None, builder.Ownership(True)))
+    ownership = await _ownership(ctx, aws, record, group)
+    if not ownership.ours:
+        return StoreObservation(
+            False, "ForeignReplicationGroup",
+            f"Replication group {group_id} in {record.region} exists but is not this FeatureStore's: {ownership.mismatch}; "
+            "the operator neither modifies nor deletes it",
+            error=True,
+        )
+    status, detail = group.get("Status", "unknown"), (group, ownership)
     if status == "deleting":
-        return StoreObservation(False, "Deleting", f"Replication group {group_id} is being deleted", gone=True, detail=group)
-    if status != "available":
-        return StoreObservation(False, "Provisioning", f"Replication group {group_id} is {status}", detail=group)
+        return StoreObservation(False, "Deleting", f"Replication group {group_id} is being deleted", gone=True, detail=detail)
+    if status not in _SERVING_STATES:
+        return StoreObservation(False, "Provisioning", f"Replication group {group_id} is {status}", detail=detail)
     primary = group["NodeGroups"][0]["PrimaryEndpoint"]
     endpoint = f"{primary['Address']}:{primary['Port']}"
-    return StoreObservation(True, "Available", f"Replication group {group_id} available at {endpoint}", endpoint, checksum, detail=group)
+    state = "" if status == "available" else f" ({status})"
+    return StoreObservation(True, "Available", f"Replication group {group_id} available at {endpoint}{state}", endpoint, detail=detail)
 
 
 async def _observe_existing(ctx: ReconcileContext, record: StoreRecord, checksum: str) -> StoreObservation:
@@ -109,42 +182,67 @@ async def _observe_existing(ctx: ReconcileContext, record: StoreRecord, checksum
 
 
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
-    if record.mode == "existing":
-        return
+    if record.mode == "existing" or seen.error or not isinstance(seen.detail, Managed):
+        return  # an adopted endpoint; an AWS error being backed off; a group or Secret that is not ours
     memo = _memo(ctx, record)
-    if seen.error and memo.fresh():
-        return  # backing off after an AWS error
     try:
-        await _provision_managed(ctx, record, seen)
+        await _provision_managed(ctx, record, seen, seen.detail)
     except AwsError as error:
         memo.failed(error)
         raise
 
 
-async def _provision_managed(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
-    owner, cache = ctx.owner, ctx.spec.online_store.elasticache
+async def _provision_managed(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation, managed: Managed) -> None:
+    owner, spec, identity = ctx.owner, ctx.spec, ctx.settings.cluster_identity
     aws = _client(ctx, record.region)
-    await ctx.kube.create_if_absent(builder.auth_secret(owner, passwords.generate(64)))
-    if seen.gone and seen.reason == "Creating":
-        secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
-        token = base64.b64decode(secret["data"][record.auth_secret_ref.key]).decode()
-        await aws.create(builder.create_request(owner, ctx.spec, token))
-        _memo(ctx, record).ask_at = 0.0  # describe again next pass
-        ctx.emit("Normal", "ReplicationGroupCreating", f"Creating ElastiCache replication group {record.name} ({cache.node_type})")
+    secret = await token.ensure_secret(ctx, record, managed.secret, managed.verdict, passwords.generate(64))
+    if secret is None:
+        raise ValueError(f"Secret {record.auth_secret_ref.name} could not be created")
+    group = managed.group
+    if group is None:
+        if seen.reason == "Creating":
+            await aws.create(builder.create_request(owner, spec, token.active_token(secret), record.name, identity))
+            _memo(ctx, record).ask_at = 0.0  # describe again next pass
+            ctx.emit("Normal", "ReplicationGroupCreating", f"Creating ElastiCache replication group {record.name} ({spec.online_store.elasticache.node_type})")
         return
-    if seen.ready and seen.detail is not None and await converge_size(ctx, aws, seen.detail):
+
+    async def verify() -> None:
+        """Right before a modification: the group's tags still say it is ours."""
+        ownership = await _ownership(ctx, aws, record, group)
+        if not ownership.ours:
+            _memo(ctx, record).ask_at = 0.0
+            raise ForeignGroup(f"Replication group {record.name} is not this FeatureStore's ({ownership.mismatch}): left unmodified")
+
+    if managed.ownership.legacy:
+        await verify()
+        await aws.add_tags(group["ARN"], builder.ownership_tags(owner, identity))
+        ctx.emit("Normal", "ReplicationGroupTagged", f"Tagged replication group {record.name} with this cluster's identity")
+    if group.get("Status") != "available":
+        return
+    if await converge_size(ctx, aws, group, verify):
+        _memo(ctx, record).ask_at = 0.0
+        return
+    state = (secret["metadata"].get("annotations") or {}).get(builder.TOKEN_STATE_ANNOTATION)
+    if token.rotation_step(secret, group, True).do:  # something to send or write: check the tags first
+        if state != "Rotated":
+            await verify()
+        await token.rotate(ctx, aws, record, secret, group)
         _memo(ctx, record).ask_at = 0.0
 
 
-async def converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict) -> bool:
+async def converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict, verify: Callable[[], Awaitable[None]] | None = None) -> bool:
     """Apply a node type or replica change with a modify call; True when one was made."""
     cache, group_id = ctx.spec.online_store.elasticache, group["ReplicationGroupId"]
     if group.get("CacheNodeType") and group["CacheNodeType"] != cache.node_type:
+        if verify is not None:
+            await verify()
         await aws.modify_node_type(group_id, cache.node_type)
         ctx.emit("Normal", "ReplicationGroupModifying", f"Changing {group_id} node type to {cache.node_type}")
         return True
     replicas = len(group.get("MemberClusters") or []) - 1
     if replicas >= 0 and replicas != cache.replicas:
+        if verify is not None:
+            await verify()
         await aws.set_replicas(group_id, replicas, cache.replicas)
         ctx.emit("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from {replicas} to {cache.replicas}")
         return True
@@ -152,9 +250,21 @@ async def converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict) ->
 
 
 async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
-    """Managed groups follow the recorded deletionPolicy; an adopted endpoint is never touched."""
+    """Managed groups follow the recorded deletionPolicy: a retained group keeps its token Secret
+    (released from this FeatureStore), a deleted one is deleted only if its tags say it is ours.
+    An adopted endpoint is never touched."""
     ctx.memo.aws_answers.pop((ctx.owner.uid, store_key(record)), None)
-    if record.mode != "managed" or record.deletion_policy != "Delete":
+    if record.mode != "managed":
         return
-    if await _client(ctx, record.region).delete(record.name):
+    if record.deletion_policy != "Delete":
+        await token.release(ctx, record)
+        return
+    aws = _client(ctx, record.region)
+    group = await aws.describe(record.name)
+    if group is None or group.get("Status") == "deleting":
+        return
+    ownership = await _ownership(ctx, aws, record, group)
+    if not ownership.ours:
+        raise ForeignGroup(f"Replication group {record.name} is not this FeatureStore's ({ownership.mismatch}): not deleted")
+    if await aws.delete(record.name):
         ctx.emit("Normal", "StoreRetired", f"Deleting ElastiCache replication group {record.name} (deletionPolicy Delete)")

@@ -15,7 +15,7 @@ from ..api.models import FeatureStoreSpec, FeatureStoreStatus, LastMaterializati
 from ..builders import elasticache as elasticache_builder
 from ..builders import feast_config
 from ..builders import redis as redis_builder
-from ..builders.common import COMPONENT_LABEL, FS_LABEL, checksum
+from ..builders.common import COMPONENT_LABEL, FS_LABEL
 from ..builders.store import StoreTarget, store_key, store_label, target_of
 from ..clients.aws import AwsError
 from ..clients.kube import ChildError, NotOwned
@@ -36,7 +36,7 @@ from ..status import (
 from . import materialization, network, serving, switch
 from .context import ReconcileContext
 from .materialization import JobState
-from .secrets import SecretNotPermitted
+from .secrets import SecretNotPermitted, pod_checksum
 from .serving import ServingState
 from .store import StoreObservation
 from .stores import driver
@@ -106,8 +106,9 @@ def _secrets_read(status: FeatureStoreStatus, observed: Observed) -> set[str]:
 
 
 async def observe(ctx: ReconcileContext, status: FeatureStoreStatus) -> Observed:
-    desired = driver(ctx.spec.online_store.type).desired_record(ctx.owner, ctx.spec)
-    records = [desired, status.online_store, status.pending_online_store, *status.retiring_online_stores]
+    recorded = [status.online_store, status.pending_online_store, *status.retiring_online_stores]
+    desired = driver(ctx.spec.online_store.type).desired_record(ctx, recorded)
+    records = [desired, *recorded]
     stores = {}
     for record in records:
         if record.type and store_key(record) not in stores:
@@ -178,7 +179,7 @@ async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed)
 async def _serve(ctx: ReconcileContext, target: StoreTarget, secret_checksum: str, seen: ServingState) -> None:
     config = feast_config.config_map(ctx.owner, ctx.spec, target)
     await ctx.kube.apply(config)
-    config_checksum = checksum(config["data"], secret_checksum, target.endpoint)
+    config_checksum = pod_checksum(config["data"], secret_checksum, target.endpoint)
     await materialization.ensure_cron_job(ctx, target, config_checksum)
     await serving.ensure(ctx, target, config_checksum, seen)
     await network.ensure_serving(ctx)
@@ -205,7 +206,9 @@ def _upgraded(ctx: ReconcileContext, status: FeatureStoreStatus) -> FeatureStore
         else:
             cache = ctx.spec.online_store.elasticache
             existing = elasticache_builder.existing_record(cache)
-            known = existing if cache.mode == "existing" and cache.endpoint == record.endpoint else elasticache_builder.managed_record(ctx.owner, cache)
+            known = existing if cache.mode == "existing" and cache.endpoint == record.endpoint else elasticache_builder.managed_record(
+                ctx.owner, cache, elasticache_builder.legacy_replication_group_id(ctx.owner)
+            )
         return known.model_copy(update={"endpoint": record.endpoint or known.endpoint, "generation": record.generation, "state": "Serving"})
 
     return status.model_copy(

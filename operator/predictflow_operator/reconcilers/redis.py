@@ -8,6 +8,7 @@ place name another instance (builders.redis.instance), so the switch replaces th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .. import passwords
@@ -22,8 +23,8 @@ from .store import StoreObservation
 _STATEFULSET = ("apps/v1", "StatefulSet")
 
 
-def desired_record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
-    return builder.record(owner, spec)
+def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
+    return builder.record(ctx.owner, ctx.spec)
 
 
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:

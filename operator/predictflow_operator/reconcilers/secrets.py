@@ -34,3 +34,8 @@ async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | Non
         )
     value = ((secret or {}).get("data") or {}).get(ref.key)
     return checksum(value) if value else None
+
+
+def pod_checksum(config_data: dict, secret_value_checksum: str, endpoint: str) -> str:
+    """The checksum annotation of the pods that read a store: a change of config, password or endpoint rolls them."""
+    return checksum(config_data, secret_value_checksum, endpoint)

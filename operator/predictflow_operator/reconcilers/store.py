@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..api.models import FeatureStoreSpec, StoreRecord
-from ..builders.common import Owner
+from ..api.models import StoreRecord
 from .context import ReconcileContext
 
 
@@ -25,8 +25,8 @@ class StoreObservation:
 
 
 class StoreDriver(Protocol):
-    def desired_record(self, owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
-        """The store the spec asks for (pure)."""
+    def desired_record(self, ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
+        """The store the spec asks for, given the stores the status records (reads nothing)."""
 
     async def observe(self, ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
         """Read the store's state; never writes."""
