@@ -231,3 +231,12 @@ def test_a_switchs_backfill_reads_the_serving_store_through_its_compare_config()
     )
     first = materialization.backfill_job(OWNER, spec, new, RUNTIME, "0123456789")
     assert "PREDICTFLOW_COMPARE_CONFIG" not in {e["name"] for e in first["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_the_repo_init_container_copies_without_a_shell():
+    path = '/repo"; touch /tmp/pwned; echo "$(id)'
+    spec = parse_spec({**SPECS["elasticache-existing"], "featureRepo": {"image": "example/churn-repo:1", "path": path}})
+    from predictflow_operator.builders.runtime_pod import repo_init_containers
+
+    [init] = repo_init_containers(spec)
+    assert init["command"] == ["cp", "-R", "--", path + "/.", "/feature-repo/"]

@@ -64,14 +64,15 @@ def compare_with(owner: Owner, serving: StoreTarget) -> tuple[list[dict], list[d
 
 
 def repo_init_containers(spec: FeatureStoreSpec) -> list[dict[str, Any]]:
-    """Copies the definitions out of spec.featureRepo.image when the repo ships in its own image."""
+    """Copies the definitions out of spec.featureRepo.image when the repo ships in its own image.
+    An argument list, no shell: the path is the user's and reaches cp as one argument."""
     if spec.feature_repo.config_map or not spec.feature_repo.image:
         return []
     return [
         {
             "name": "feature-repo",
             "image": spec.feature_repo.image,
-            "command": ["sh", "-c", f'cp -R "{spec.feature_repo.path}/." /feature-repo/'],
+            "command": ["cp", "-R", "--", spec.feature_repo.path.rstrip("/") + "/.", "/feature-repo/"],
             "securityContext": container_security_context(),
             "volumeMounts": [{"name": _REPO_COPY_VOLUME, "mountPath": "/feature-repo"}],
         }
