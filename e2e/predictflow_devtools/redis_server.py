@@ -1,4 +1,5 @@
-"""A real redis-server on a free loopback port, plain or with TLS + AUTH (the ElastiCache stand-in)."""
+"""A real redis-server on a free loopback port: plain or with TLS + AUTH (the ElastiCache stand-in),
+or started from the operator's own redis.conf and ACL Secret (the in-cluster Redis)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class RedisServer:
     password: str | None = None
     ca_cert: Path | None = None
     directory: Path | None = None
+    username: str | None = None  # who start() pings as; None: the default user
+    args: tuple[str, ...] = ()  # after the config file, e.g. --replicaof
     _proc: object = field(default=None, repr=False)
 
     @property
@@ -33,7 +36,9 @@ class RedisServer:
     def client(self, **kwargs) -> redis.Redis:
         if self.tls:
             kwargs.update(ssl=True, ssl_ca_certs=str(self.ca_cert), ssl_cert_reqs="required")
-        return redis.Redis(host=self.host, port=self.port, password=self.password, **kwargs)
+        kwargs.setdefault("username", self.username)
+        kwargs.setdefault("password", self.password)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def feast_connection_string(self) -> str:
         """The `connection_string` Feast's RedisOnlineStoreConfig takes."""
@@ -54,7 +59,7 @@ class RedisServer:
         assert self.directory is not None
         conf = self.directory / "redis.conf"
         self._proc = processes.spawn(
-            [_redis_binary(), str(conf)], self.directory / "redis.log", tie_to_parent=True
+            [_redis_binary(), str(conf), *self.args], self.directory / "redis.log", tie_to_parent=True
         )
         processes.wait_until(
             lambda: self.client(socket_timeout=1).ping(),
@@ -102,6 +107,43 @@ def start_redis(directory: Path, *, tls: bool = False, password: str | None = No
         lines.append(f"requirepass {password}")
     (directory / "redis.conf").write_text("\n".join(lines) + "\n")
     server = RedisServer("127.0.0.1", port, password, ca_cert, directory)
+    return server.start()
+
+
+def start_operator_redis(
+    directory: Path,
+    conf: str,
+    auth_files: dict[str, str],
+    auth_dir: str,
+    *,
+    user: str,
+    password: str,
+    bind: str = "127.0.0.1",
+    replica_of: RedisServer | None = None,
+) -> RedisServer:
+    """redis-server with the operator's redis.conf (`conf`) and the files of its ACL Secret
+    (`auth_files`, mounted at `auth_dir` in the pod), moved to a free port and `directory`.
+    `user`/`password`: whom start() pings as, as the pod's probes do."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir(exist_ok=True)
+    auth = directory / "auth"
+    auth.mkdir(exist_ok=True)
+    for name, text in auth_files.items():
+        (auth / name).write_text(text)
+    port = processes.free_port()
+    lines = []
+    for line in conf.splitlines():
+        key = line.split(" ", 1)[0]
+        if key == "port":
+            line = f"port {port}"
+        elif key == "bind":
+            line = f"bind {bind}"
+        elif key == "dir":
+            line = f"dir {directory / 'data'}"
+        lines.append(line.replace(auth_dir, str(auth)))
+    (directory / "redis.conf").write_text("\n".join(lines) + "\n")
+    args = ("--replicaof", replica_of.host, str(replica_of.port)) if replica_of else ()
+    server = RedisServer("127.0.0.1", port, password, None, directory, username=user, args=args)
     return server.start()
 
 

@@ -31,8 +31,9 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule(GROUP, PLURAL, ("list", "watch", "patch"), "kopf watches FeatureStores and patches their finalizer"),
     Rule(GROUP, f"{PLURAL}/status", ("patch",), "each pass writes the status fields that changed"),
     Rule("", "events", ("create",), "kopf posts Events for the FeatureStore"),
-    Rule("", "secrets", ("create", "get", "delete", *WATCH),
-         "generated Redis passwords and ElastiCache AUTH tokens are created once; Secrets are read for checksums and watched so a rotation rolls the pods; retired stores' Secrets are deleted"),
+    Rule("", "secrets", ("create", "patch", "get", "delete", *WATCH),
+         "generated Redis passwords and ElastiCache AUTH tokens are created once (a Redis auth Secret lacking a user's key gets it added); "
+         "the Redis ACL Secret is applied when changed; Secrets are read for checksums and watched so a rotation rolls the pods; retired stores' Secrets are deleted"),
     Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
     Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),
     Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message"),

@@ -52,7 +52,7 @@ operator/predictflow_operator/rbac.py (NAMESPACED), which the chart's tests comp
   verbs: [create]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [create, get, delete, list, watch]
+  verbs: [create, patch, get, delete, list, watch]
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [create, patch, get, list, delete]

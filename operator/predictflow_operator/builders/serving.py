@@ -7,7 +7,7 @@ from typing import Any
 from ..api.models import FeatureStoreSpec
 from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
 from .runtime_pod import pod_spec
-from .store import StoreTarget
+from .store import READER, StoreTarget
 
 COMPONENT = "serving"
 PORT = 3000
@@ -60,7 +60,7 @@ def deployment(
             "minReadySeconds": 2,
             "template": {
                 "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
-                "spec": {**pod_spec(owner, spec, store, container), "terminationGracePeriodSeconds": 30},
+                "spec": {**pod_spec(owner, spec, store, READER, container), "terminationGracePeriodSeconds": 30},
             },
         },
     }

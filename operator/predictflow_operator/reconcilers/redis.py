@@ -1,4 +1,8 @@
-"""The in-cluster Redis store driver: a StatefulSet, its Services, config and password.
+"""The in-cluster Redis store driver: a StatefulSet, its Services, config, passwords and ACL users.
+
+The auth Secret is created once with a generated password per user; a store created before Redis
+had users gets the keys it lacks added, its existing password kept. The ACL Secret is rendered from
+it on every pass (builders.redis.acl_secret), so a rotation rolls Redis and its clients.
 
 A larger volume size is applied in place: the PVCs are expanded (where the StorageClass allows it;
 the API server says so where it does not), then the StatefulSet, whose claim templates are
@@ -8,51 +12,88 @@ place name another instance (builders.redis.instance), so the switch replaces th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import passwords
 from ..api.models import FeatureStoreSpec, StoreRecord
 from ..builders import redis as builder
-from ..builders.common import Owner
+from ..builders.common import Owner, checksum
 from ..quantity import parse_quantity
 from .context import ReconcileContext
-from .secrets import secret_checksum
 from .store import StoreObservation
 
 _STATEFULSET = ("apps/v1", "StatefulSet")
+
+
+@dataclass(frozen=True)
+class _Seen:
+    stateful_set: dict[str, Any] | None
+    auth_secret: dict[str, Any] | None
 
 
 def desired_record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
     return builder.record(owner, spec)
 
 
+def _passwords_checksum(secret: dict[str, Any] | None) -> str:
+    """Of every user's password: any rotation rolls the clients. Empty while a key is missing."""
+    if secret is None or builder.missing_users(secret):
+        return ""
+    data = secret["data"]
+    return checksum([data[key] for key in builder.PASSWORD_KEYS.values()])
+
+
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
-    checksum = await secret_checksum(ctx, record.auth_secret_ref) or ""
+    secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, ctx.owner.namespace)
+    checksum = _passwords_checksum(secret)
     stateful_set = await ctx.kube.get(*_STATEFULSET, record.name, ctx.owner.namespace)
     if stateful_set is None:
-        return StoreObservation(False, "RedisCreating", f"Creating the Redis StatefulSet {record.name}", record.endpoint, checksum, gone=True)
+        message = f"Creating the Redis StatefulSet {record.name}"
+        return StoreObservation(False, "RedisCreating", message, record.endpoint, checksum, gone=True, detail=_Seen(None, secret))
     ready = (stateful_set.get("status") or {}).get("readyReplicas") or 0
     wanted = stateful_set["spec"].get("replicas", 1)
     if ready >= 1:
         seen = StoreObservation(True, "RedisReady", f"Redis primary ready at {record.endpoint} ({ready}/{wanted} pods ready)", record.endpoint, checksum)
     else:
         seen = StoreObservation(False, "RedisStarting", f"Waiting for the Redis primary pod ({ready}/{wanted} pods ready)", record.endpoint, checksum)
-    return StoreObservation(seen.ready, seen.reason, seen.message, seen.endpoint, seen.secret_checksum, detail=stateful_set)
+    return StoreObservation(seen.ready, seen.reason, seen.message, seen.endpoint, seen.secret_checksum, detail=_Seen(stateful_set, secret))
+
+
+async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[str, Any] | None) -> dict[str, Any]:
+    """The auth Secret with a password for every user: created, or completed, never overwritten."""
+    name = record.auth_secret_ref.name
+    if secret is None:
+        generated = {user: passwords.generate() for user in builder.PASSWORD_KEYS}
+        if await ctx.kube.create_if_absent(builder.password_secret(ctx.owner, record.name, generated)):
+            ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis users' passwords in Secret {name}")
+        secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
+        if secret is None:
+            raise ValueError(f"Secret {name} vanished while it was being created")
+    missing = builder.missing_users(secret)
+    if not missing:
+        return secret
+    owners = [o.get("uid") for o in secret["metadata"].get("ownerReferences") or []]
+    keys = ", ".join(builder.PASSWORD_KEYS[user] for user in missing)
+    if ctx.owner.uid not in owners:
+        raise ValueError(f"Secret {name} lacks the keys {keys} and is not this FeatureStore's to complete: add them")
+    added = builder.password_secret(ctx.owner, record.name, {user: passwords.generate() for user in missing})["data"]
+    secret = await ctx.kube.merge_patch("v1", "Secret", name, ctx.owner.namespace, {"data": added})
+    ctx.emit("Normal", "PasswordGenerated", f"Added generated passwords ({keys}) to Secret {name}")
+    return secret
 
 
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
     owner, spec, name = ctx.owner, ctx.spec, record.name
-    # observing read the password already: only a store without one needs it generated
-    if not seen.secret_checksum and await ctx.kube.create_if_absent(builder.password_secret(owner, name, passwords.generate())):
-        ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis password in Secret {record.auth_secret_ref.name}")
-    checksum = seen.secret_checksum or await secret_checksum(ctx, record.auth_secret_ref)
-    if not checksum:
-        raise ValueError(f"Secret {record.auth_secret_ref.name} has no key {record.auth_secret_ref.key!r}")
+    observed: _Seen = seen.detail
+    secret = await _auth_secret(ctx, record, observed.auth_secret)
+    acl = builder.acl_secret(owner, name, builder.passwords_of(secret))  # ValueError: a password it cannot place
+    await ctx.kube.apply(acl)
     await ctx.kube.apply(builder.config_map(owner, spec, name))
     for service in builder.services(owner, name):
         await ctx.kube.apply(service)
-    desired = builder.stateful_set(owner, spec, name, checksum, ctx.settings.redis_image)
-    live: dict[str, Any] | None = seen.detail
+    desired = builder.stateful_set(owner, spec, name, checksum(acl["data"]), ctx.settings.redis_image)
+    live = observed.stateful_set
     if live is not None and live["metadata"].get("deletionTimestamp"):
         return  # being re-created after a volume expansion: applied again once it is gone
     if live is not None and await _expand_volumes(ctx, live, desired):
@@ -94,6 +135,7 @@ async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
     for service in (name, builder.headless_name(name)):
         await ctx.kube.delete("v1", "Service", service, owner.namespace)
     await ctx.kube.delete("v1", "ConfigMap", builder.config_map_name(name), owner.namespace)
+    await ctx.kube.delete("v1", "Secret", builder.acl_secret_name(name), owner.namespace)
     await ctx.kube.delete("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
     if deleted:
         ctx.emit("Normal", "StoreRetired", f"Retired the in-cluster Redis {name} and its volumes")
