@@ -113,37 +113,42 @@ def start_redis(directory: Path, *, tls: bool = False, password: str | None = No
 def start_operator_redis(
     directory: Path,
     conf: str,
-    auth_files: dict[str, str],
-    auth_dir: str,
+    mounts: dict[str, dict[str, str]],
     *,
     user: str,
     password: str,
     bind: str = "127.0.0.1",
     replica_of: RedisServer | None = None,
+    ca_cert: Path | None = None,
 ) -> RedisServer:
-    """redis-server with the operator's redis.conf (`conf`) and the files of its ACL Secret
-    (`auth_files`, mounted at `auth_dir` in the pod), moved to a free port and `directory`.
-    `user`/`password`: whom start() pings as, as the pod's probes do."""
+    """redis-server with the operator's redis.conf (`conf`) and the files the pod mounts (`mounts`:
+    pod directory -> {file name: text}), moved to a free port and `directory`. `user`/`password`:
+    whom start() pings as, as the pod's probes do; `ca_cert`: verifies the server when it serves TLS."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
-    auth = directory / "auth"
-    auth.mkdir(exist_ok=True)
-    for name, text in auth_files.items():
-        (auth / name).write_text(text)
+    places = {}
+    for index, (pod_dir, files) in enumerate(mounts.items()):
+        place = directory / f"mount-{index}"
+        place.mkdir(exist_ok=True)
+        for name, text in files.items():
+            (place / name).write_text(text)
+        places[pod_dir] = str(place)
     port = processes.free_port()
     lines = []
     for line in conf.splitlines():
-        key = line.split(" ", 1)[0]
-        if key == "port":
-            line = f"port {port}"
+        key, _, value = line.partition(" ")
+        if key in ("port", "tls-port") and value != "0":
+            line = f"{key} {port}"
         elif key == "bind":
             line = f"bind {bind}"
         elif key == "dir":
             line = f"dir {directory / 'data'}"
-        lines.append(line.replace(auth_dir, str(auth)))
+        for pod_dir, place in places.items():
+            line = line.replace(pod_dir, place)
+        lines.append(line)
     (directory / "redis.conf").write_text("\n".join(lines) + "\n")
     args = ("--replicaof", replica_of.host, str(replica_of.port)) if replica_of else ()
-    server = RedisServer("127.0.0.1", port, password, None, directory, username=user, args=args)
+    server = RedisServer("127.0.0.1", port, password, ca_cert, directory, username=user, args=args)
     return server.start()
 
 

@@ -58,3 +58,12 @@ def test_a_password_that_cannot_be_placed_is_refused_in_status_and_never_rendere
     kube.patch(Secret, "churn-redis-auth", {"stringData": {"serving-password": "a-placeable-password-2"}}, namespace=namespace, patch_type=PatchType.MERGE)
     eventually(lambda: checksum(kube, namespace) != template_before, what="Redis to roll onto the fixed password")
     eventually(lambda: condition(kube, namespace, "OnlineStoreReady").get("reason") != "Invalid", what="the refusal to clear")
+
+
+def test_a_missing_tls_secret_is_reported_before_any_pod_waits_on_it(kube, namespace, operator):
+    apply_featurestore(kube, namespace, {**SPEC, "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}}}})
+    refused = eventually(lambda: (lambda c: c.get("reason") == "Invalid" and c)(condition(kube, namespace, "OnlineStoreReady")), what="the missing Secret in status")
+    assert "spec.onlineStore.redis.tls.secretName: Secret churn-redis-tls does not exist" in refused["message"]
+    kube.create(Secret.from_dict({"metadata": {"name": "churn-redis-tls", "namespace": namespace}, "stringData": {"tls.crt": "c", "tls.key": "k", "ca.crt": "a"}}))
+    stateful_set = eventually(lambda: next(iter(kube.list(StatefulSet, namespace=namespace)), None), what="the TLS Redis StatefulSet")
+    assert stateful_set.metadata.name.startswith("churn-redis-") and "--tls" in stateful_set.spec.template.spec.containers[0].readinessProbe.to_dict()["exec"]["command"]

@@ -21,6 +21,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
 from predictflow_devtools import processes
+from predictflow_devtools.pki import CertificateAuthority
 from predictflow_devtools.redis_server import RedisServer, start_operator_redis
 from predictflow_operator import passwords
 from predictflow_operator.api.models import parse_spec
@@ -75,8 +76,12 @@ def _decoded(secret: dict) -> dict[str, str]:
 class OperatorRedis:
     """What the operator renders for one FeatureStore, and a redis-server running it."""
 
-    def __init__(self, directory: Path, project: str, bind: str = "127.0.0.1"):
-        self.spec = parse_spec({"project": project})
+    def __init__(self, directory: Path, project: str, bind: str = "127.0.0.1", tls: dict[str, str] | None = None, ca_cert: Path | None = None):
+        """`tls`: the files of spec.onlineStore.redis.tls.secretName's Secret, `ca_cert` its ca.crt on disk."""
+        redis_spec = {"tls": {"secretName": "churn-redis-tls"}} if tls else {}
+        self.spec = parse_spec({"project": project, "onlineStore": {"redis": redis_spec}})
+        self.mounts = {builder.TLS_DIR: tls} if tls else {}
+        self.ca_cert = ca_cert
         self.instance = builder.instance(OWNER, self.spec)
         generated = {user: passwords.generate() for user in builder.PASSWORD_KEYS}
         # through the operator's own path: the auth Secret, read back and checked, then rendered
@@ -90,8 +95,8 @@ class OperatorRedis:
 
     def _start(self, name: str, conf: str, bind: str, replica_of: RedisServer | None = None) -> RedisServer:
         return start_operator_redis(
-            self.directory / name, conf, self.auth_files, builder.AUTH_DIR,
-            user=builder.REPLICATION_USER, password=self.passwords[builder.REPLICATION_USER], bind=bind, replica_of=replica_of,
+            self.directory / name, conf, {builder.AUTH_DIR: self.auth_files, **self.mounts},
+            user=builder.REPLICATION_USER, password=self.passwords[builder.REPLICATION_USER], bind=bind, replica_of=replica_of, ca_cert=self.ca_cert,
         )
 
     def start_replica(self) -> RedisServer:
@@ -99,6 +104,8 @@ class OperatorRedis:
 
     def client(self, user: str, server: RedisServer | None = None, **kwargs) -> redis.Redis:
         server = server or self.primary
+        if self.ca_cert is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.ca_cert))
         return redis.Redis(host=kwargs.pop("host", server.host), port=server.port, username=user, password=self.passwords[user], **kwargs)
 
     def feast_yaml(self, tmp_path: Path):
@@ -107,7 +114,8 @@ class OperatorRedis:
         record = builder.record(OWNER, self.spec).model_copy(update={"endpoint": self.primary.endpoint})
         target = target_of(record)
         path = tmp_path / f"feature_store-{uuid.uuid4().hex[:6]}.yaml"
-        path.write_text(yaml.safe_dump(feast_config.feature_store_yaml(self.spec, target), sort_keys=False))
+        ca_dir = {"ca_dir": str(self.ca_cert.parent)} if self.ca_cert else {}  # where the pod mounts ca.crt
+        path.write_text(yaml.safe_dump(feast_config.feature_store_yaml(self.spec, target, **ca_dir), sort_keys=False))
         return path, target
 
     def stop(self) -> None:
@@ -251,3 +259,40 @@ def test_clients_from_other_hosts_are_served_with_protected_mode_on(tmp_path):
         assert running.client(builder.SERVING_USER, host=address).ping() is True
     finally:
         running.stop()
+
+
+def test_with_a_tls_secret_redis_serves_tls_only_and_every_client_and_replica_uses_it(tmp_path):
+    ca = CertificateAuthority(tmp_path / "pki", name="cert-manager-stand-in")
+    pair = ca.issue("redis", common_name="churn-redis.ml.svc", hosts=("churn-redis.ml.svc", "127.0.0.1", "localhost"))
+    files = {"tls.crt": pair.cert.read_text(), "tls.key": pair.key.read_text(), "ca.crt": ca.cert_path.read_text()}
+    store = OperatorRedis(tmp_path / "redis", f"acl_{uuid.uuid4().hex[:8]}", tls=files, ca_cert=ca.cert_path)
+    replica = None
+    try:
+        assert "port 0" in store.conf["primary.conf"] and "tls-replication yes" in store.conf["replica.conf"]
+        with pytest.raises(redis.exceptions.ConnectionError):  # no plain listener
+            redis.Redis(host=store.primary.host, port=store.primary.port, username="serving", password=store.passwords["serving"], socket_timeout=2).ping()
+
+        # the pod's own probe command, as the StatefulSet runs it
+        pod = builder.stateful_set(OWNER, store.spec, store.instance, "c", "redis")["spec"]["template"]["spec"]
+        probe = pod["containers"][0]["readinessProbe"]["exec"]["command"]
+        probe = [part.replace(builder.TLS_DIR, str(store.primary.directory / "mount-1")) for part in probe]
+        answered = subprocess.run(
+            [*probe[:1], "-p", str(store.primary.port), *probe[1:]], capture_output=True, text=True, timeout=10,
+            env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": store.passwords[builder.REPLICATION_USER]},
+        )
+        assert answered.stdout.strip() == "PONG", answered.stdout + answered.stderr
+
+        # the real materialization over TLS, as its user, with the CA the pod mounts
+        job = _materialize(store, tmp_path, "--full")
+        assert job.returncode == 0, job.stdout + job.stderr
+        reader = store.client(builder.SERVING_USER)
+        key = _redis_key(store.spec.project, EntityKeyProto(join_keys=["customer_id"], entity_values=[ValueProto(int64_val=1001)]))
+        assert reader.hgetall(key) and _refused(reader, "FLUSHALL") and _refused(reader, "HSET", key, "f", "v")
+
+        replica = store.start_replica()
+        on_replica = store.client(builder.SERVING_USER, replica)
+        processes.wait_until(lambda: bool(on_replica.hgetall(key)), timeout=20, what="the TLS replica to sync", logs=[replica.directory / "redis.log"])
+    finally:
+        if replica is not None:
+            replica.stop()
+        store.stop()

@@ -25,6 +25,7 @@ SPECS = {
         "materialization": {"schedule": "@hourly", "suspend": True},
         "serving": {"replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False},
     },
+    "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}}}},
     "elasticache-existing": {
         "project": "churn",
         "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},

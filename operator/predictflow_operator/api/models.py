@@ -17,6 +17,7 @@ FEAST_PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_]*$"
 QUANTITY_PATTERN = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 REDIS_MEMORY_PATTERN = r"^$|^[0-9]+(b|kb|k|mb|m|gb|g)?$"
 HOST_PORT_PATTERN = r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$"
+SECRET_NAME_PATTERN = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # DNS-1123 subdomain
 CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
 CRON_RULE = (
     "self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || "
@@ -76,6 +77,16 @@ class RedisPersistence(_Model):
     )
 
 
+class RedisTls(_Model):
+    secret_name: str = Field(
+        "",
+        pattern=SECRET_NAME_PATTERN,
+        max_length=253,
+        description="A Secret with tls.crt, tls.key and ca.crt (cert-manager's layout): Redis then serves TLS only, "
+        "and clients verify it with ca.crt. The certificate must name <instance>.<namespace>.svc. Empty: plain TCP.",
+    )
+
+
 class RedisStore(_Model):
     image: str = Field("", description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another).")
     replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
@@ -89,6 +100,7 @@ class RedisStore(_Model):
         "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"
     ] = Field("noeviction", description="What Redis evicts once maxMemory is reached.")
     resources: Resources = Field(default_factory=Resources, description="Resources of each Redis container.")
+    tls: RedisTls = Field(default_factory=RedisTls, description="TLS for the in-cluster Redis; turning it on or off replaces the store through the switch.")
 
 
 class ElastiCacheStore(_Model):

@@ -66,6 +66,9 @@ USER_RULES = {
 }
 ACL_KEY, REPLICA_AUTH_KEY, PROBE_PASSWORD_KEY = "users.acl", "replica-auth.conf", "probe-password"
 AUTH_DIR = "/etc/redis-auth"
+# spec.onlineStore.redis.tls.secretName: cert-manager's layout
+TLS_KEYS = ("tls.crt", "tls.key", "ca.crt")
+TLS_DIR = "/etc/redis-tls"
 REDIS_UID = 999  # the redis user of the redis:7-alpine and Debian images
 # Only replicas snapshot when there are replicas, so the primary's fork cost stays off the serving path.
 _RDB_SAVE = "save 3600 1 300 100 60 10000"
@@ -78,10 +81,13 @@ _IN_PLACE_DEFAULTS = {"persistence": True, "storageClassName": ""}
 
 def instance(owner: Owner, spec: FeatureStoreSpec) -> str:
     """The StatefulSet that holds the spec's Redis. Settings a StatefulSet cannot change in place
-    (persistence on or off, the storage class) name another instance, so changing them replaces the
+    (persistence on or off, the storage class; TLS on or off) name another instance, so changing them replaces the
     store through the switch; the defaults keep the plain name `<name>-redis`."""
     persistence = spec.online_store.redis.persistence
-    fixed = {"persistence": persistence.enabled, "storageClassName": persistence.storage_class_name if persistence.enabled else ""}
+    fixed: dict[str, Any] = {"persistence": persistence.enabled, "storageClassName": persistence.storage_class_name if persistence.enabled else ""}
+    if spec.online_store.redis.tls.secret_name:
+        # Redis and its clients would have to flip at the same instant; a new store switches over safely.
+        fixed["tls"] = True
     if fixed == _IN_PLACE_DEFAULTS:
         return child_name(owner, "redis")
     return child_name(owner, f"redis-{checksum(fixed)[:5]}")
@@ -125,11 +131,14 @@ def endpoint(owner: Owner, instance: str) -> str:
 def record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
     """The in-cluster Redis the spec asks for; retiring it deletes it with its volumes."""
     name = instance(owner, spec)
+    tls = spec.online_store.redis.tls.secret_name
     return StoreRecord(
         type="redis",
         name=name,
         endpoint=endpoint(owner, name),
+        tls=bool(tls),
         auth_secret_ref=SecretKeyRef(name=secret_name(name), key=PASSWORD_KEY),
+        ca_secret_ref=SecretKeyRef(name=tls, key="ca.crt") if tls else SecretKeyRef(),
         deletion_policy="Delete",
     )
 
@@ -203,8 +212,14 @@ def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[s
 
 
 def redis_conf(redis: RedisStore, role: str) -> str:
+    if redis.tls.secret_name:
+        # TLS only, replication included; clients are not asked for certificates (they have users).
+        listen = ["port 0", f"tls-port {PORT}", *(f"tls-{name}-file {TLS_DIR}/{key}" for name, key in zip(("cert", "key", "ca-cert"), TLS_KEYS))]
+        listen += ["tls-auth-clients no", "tls-replication yes"]
+    else:
+        listen = [f"port {PORT}"]
     lines = [
-        f"port {PORT}",
+        *listen,
         "bind * -::*",
         # Protected mode only refuses remote clients while `default` needs no password; with
         # `default` off it never applies, and stays on should the ACL file ever lose its users.
@@ -252,7 +267,8 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
     redis = spec.online_store.redis
     config = config_map(owner, spec, instance)
     pod_labels = _pods(owner, instance)
-    probe_exec = {"exec": {"command": ["redis-cli", "--user", REPLICATION_USER, "ping"]}}
+    tls = ["--tls", "--cacert", f"{TLS_DIR}/ca.crt"] if redis.tls.secret_name else []
+    probe_exec = {"exec": {"command": ["redis-cli", *tls, "--user", REPLICATION_USER, "ping"]}}
     volumes = [
         {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
         {
@@ -267,6 +283,10 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "data", "mountPath": "/data"},
     ]
+    if redis.tls.secret_name:
+        items = [{"key": key, "path": key} for key in TLS_KEYS]
+        volumes.append({"name": "tls", "secret": {"secretName": redis.tls.secret_name, "items": items, "defaultMode": 0o440}})
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

@@ -83,6 +83,21 @@ async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[
     return secret
 
 
+async def _tls_checksum(ctx: ReconcileContext) -> str:
+    """Of the spec's TLS Secret (Redis reads its certificate at start only: a renewal rolls it);
+    ValueError while it is missing or incomplete, before any pod would wait on it."""
+    name = ctx.spec.online_store.redis.tls.secret_name
+    if not name:
+        return ""
+    secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
+    data = (secret or {}).get("data") or {}
+    missing = [key for key in builder.TLS_KEYS if not data.get(key)]
+    if secret is None or missing:
+        what = "does not exist" if secret is None else f"lacks {', '.join(missing)}"
+        raise ValueError(f"spec.onlineStore.redis.tls.secretName: Secret {name} {what} (it needs tls.crt, tls.key and ca.crt)")
+    return checksum([data[key] for key in builder.TLS_KEYS])
+
+
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
     owner, spec, name = ctx.owner, ctx.spec, record.name
     observed: _Seen = seen.detail
@@ -92,7 +107,7 @@ async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObser
     await ctx.kube.apply(builder.config_map(owner, spec, name))
     for service in builder.services(owner, name):
         await ctx.kube.apply(service)
-    desired = builder.stateful_set(owner, spec, name, checksum(acl["data"]), ctx.settings.redis_image)
+    desired = builder.stateful_set(owner, spec, name, checksum(acl["data"], await _tls_checksum(ctx)), ctx.settings.redis_image)
     live = observed.stateful_set
     if live is not None and live["metadata"].get("deletionTimestamp"):
         return  # being re-created after a volume expansion: applied again once it is gone
