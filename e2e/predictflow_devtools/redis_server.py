@@ -1,4 +1,5 @@
-"""A real redis-server on a free loopback port, plain or with TLS + AUTH (the ElastiCache stand-in)."""
+"""A real redis-server on a free loopback port: plain or with TLS + AUTH (the ElastiCache stand-in),
+or started from the operator's own redis.conf and ACL Secret (the in-cluster Redis)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class RedisServer:
     password: str | None = None
     ca_cert: Path | None = None
     directory: Path | None = None
+    username: str | None = None  # who start() pings as; None: the default user
+    args: tuple[str, ...] = ()  # after the config file, e.g. --replicaof
     _proc: object = field(default=None, repr=False)
 
     @property
@@ -33,7 +36,9 @@ class RedisServer:
     def client(self, **kwargs) -> redis.Redis:
         if self.tls:
             kwargs.update(ssl=True, ssl_ca_certs=str(self.ca_cert), ssl_cert_reqs="required")
-        return redis.Redis(host=self.host, port=self.port, password=self.password, **kwargs)
+        kwargs.setdefault("username", self.username)
+        kwargs.setdefault("password", self.password)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def feast_connection_string(self) -> str:
         """The `connection_string` Feast's RedisOnlineStoreConfig takes."""
@@ -54,7 +59,7 @@ class RedisServer:
         assert self.directory is not None
         conf = self.directory / "redis.conf"
         self._proc = processes.spawn(
-            [_redis_binary(), str(conf)], self.directory / "redis.log", tie_to_parent=True
+            [_redis_binary(), str(conf), *self.args], self.directory / "redis.log", tie_to_parent=True
         )
         processes.wait_until(
             lambda: self.client(socket_timeout=1).ping(),
@@ -102,6 +107,48 @@ def start_redis(directory: Path, *, tls: bool = False, password: str | None = No
         lines.append(f"requirepass {password}")
     (directory / "redis.conf").write_text("\n".join(lines) + "\n")
     server = RedisServer("127.0.0.1", port, password, ca_cert, directory)
+    return server.start()
+
+
+def start_operator_redis(
+    directory: Path,
+    conf: str,
+    mounts: dict[str, dict[str, str]],
+    *,
+    user: str,
+    password: str,
+    bind: str = "127.0.0.1",
+    replica_of: RedisServer | None = None,
+    ca_cert: Path | None = None,
+) -> RedisServer:
+    """redis-server with the operator's redis.conf (`conf`) and the files the pod mounts (`mounts`:
+    pod directory -> {file name: text}), moved to a free port and `directory`. `user`/`password`:
+    whom start() pings as, as the pod's probes do; `ca_cert`: verifies the server when it serves TLS."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir(exist_ok=True)
+    places = {}
+    for index, (pod_dir, files) in enumerate(mounts.items()):
+        place = directory / f"mount-{index}"
+        place.mkdir(exist_ok=True)
+        for name, text in files.items():
+            (place / name).write_text(text)
+        places[pod_dir] = str(place)
+    port = processes.free_port()
+    lines = []
+    for line in conf.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("port", "tls-port") and value != "0":
+            line = f"{key} {port}"
+        elif key == "bind":
+            line = f"bind {bind}"
+        elif key == "dir":
+            line = f"dir {directory / 'data'}"
+        for pod_dir, place in places.items():
+            line = line.replace(pod_dir, place)
+        lines.append(line)
+    (directory / "redis.conf").write_text("\n".join(lines) + "\n")
+    args = ("--replicaof", replica_of.host, str(replica_of.port)) if replica_of else ()
+    server = RedisServer("127.0.0.1", port, password, ca_cert, directory, username=user, args=args)
     return server.start()
 
 

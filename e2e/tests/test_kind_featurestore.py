@@ -7,6 +7,7 @@ The tests run in file order against one FeatureStore; each leaves it Ready for t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -230,13 +231,18 @@ def assert_fresh_answer(response: httpx.Response, customer_id: int, offline: dic
     return body
 
 
-def redis_cli(ns: Kubectl, *command: str, password: str | None = None, pod: str = REDIS_POD) -> str:
-    """redis-cli in an in-cluster Redis pod: its own password (from its environment), or one
-    given on stdin, so no password is ever on a command line."""
+# redis-cli's users and the keys of their passwords in the store's auth Secret (builders.redis)
+REDIS_USER_KEYS = {"materialization": "materialization-password", "replication": "password"}
+
+
+def redis_cli(ns: Kubectl, *command: str, user: str = "materialization", password: str | None = None, pod: str = REDIS_POD) -> str:
+    """redis-cli in an in-cluster Redis pod as one of its ACL users, with that user's password from
+    the store's auth Secret (or the one given) on stdin, so no password is ever on a command line."""
     if password is None:
-        return ns.exec(pod, "redis-cli", *command)
+        secret = ns.json("get", "secret", f"{pod.rsplit('-', 1)[0]}-auth")
+        password = base64.b64decode(secret["data"][REDIS_USER_KEYS[user]]).decode()
     script = 'read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec redis-cli "$@"'
-    return ns.exec(pod, "sh", "-c", script, "redis-cli", *command, input=password + "\n")
+    return ns.exec(pod, "sh", "-c", script, "redis-cli", "--user", user, *command, input=password + "\n")
 
 
 def backfill_jobs(ns: Kubectl) -> set[str]:
@@ -520,7 +526,7 @@ def test_secret_rotation_rolls_the_pods_that_use_it(
     eventually(rolled, what="Redis and serving pods replaced after the Secret changed", timeout=600, interval=2)
     report(f"Secret rotation rolled Redis and serving in {time.monotonic() - started:.0f}s")
     wait_ready_on(ns, "redis", timeout=300)
-    assert redis_cli(ns, "PING", password=new_password).strip() == "PONG"
+    assert redis_cli(ns, "PING", user="replication", password=new_password).strip() == "PONG"
     with port_forward(ns, f"svc/{SERVING}", 3000, e2e_log_dir) as url:
         for customer in (1001, 1999):
             assert_fresh_answer(predict(url, customer), customer, offline_features)

@@ -1,4 +1,4 @@
-"""Redis clients built from a Feast `connection_string` (host:port,ssl=true,password=...)."""
+"""Redis clients built from a Feast `connection_string` (host:port,ssl=true,username=...,password=...)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ def redis_kwargs(connection_string: str, **overrides: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(params)
     kwargs["host"] = nodes[0]["host"]
     kwargs["port"] = int(nodes[0]["port"])
-    # Feast json-decodes values, so an all-digit password arrives as an int.
-    if "password" in kwargs and kwargs["password"] is not None:
-        kwargs["password"] = str(kwargs["password"])
+    # Feast json-decodes values, so an all-digit username or password arrives as an int.
+    for name in ("username", "password"):
+        if kwargs.get(name) is not None:
+            kwargs[name] = str(kwargs[name])
     kwargs.update(overrides)
     return kwargs
 

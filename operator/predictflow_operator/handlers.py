@@ -99,10 +99,12 @@ async def backfill_pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
 
 @kopf.on.event("", "v1", "secrets", labels=OWNED)
 async def secret_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Only labelled Secrets are watched (the generated ones, owned, and users' Secrets labelled with
-    the FeatureStore's name); an unlabelled user Secret is re-read on the resync."""
+    """Only labelled Secrets are watched: the generated ones, owned, and users' Secrets opted in with
+    the FeatureStore's name, which a FeatureStore needs to read them at all."""
+    namespace = body["metadata"]["namespace"]
     _wake_owners(body, memo)
-    memo.operator.wake_readers(body["metadata"]["namespace"], body["metadata"]["name"])
+    memo.operator.wake_readers(namespace, body["metadata"]["name"])
+    memo.operator.wake_named(namespace, (body["metadata"].get("labels") or {}).get(FS_LABEL, ""))
 
 
 def _manages_aws(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:

@@ -32,7 +32,8 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule(GROUP, f"{PLURAL}/status", ("patch",), "each pass writes the status fields that changed"),
     Rule("", "events", ("create",), "kopf posts Events for the FeatureStore"),
     Rule("", "secrets", ("create", "get", "patch", "delete", *WATCH),
-         "generated Redis passwords and ElastiCache AUTH tokens are created once; Secrets are read for checksums and watched so a rotation rolls the pods; "
+         "generated Redis passwords and ElastiCache AUTH tokens are created once (a Redis auth Secret lacking a user's key gets it added); "
+         "the Redis ACL Secret is applied when changed; Secrets are read for checksums and watched so a rotation rolls the pods; "
          "an ElastiCache token Secret is patched to rotate its token, released when its group is retained and adopted again; retired stores' Secrets are deleted"),
     Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
     Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),

@@ -43,6 +43,7 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
     uid = created.metadata.uid
     expected = {
         ("Secret", "churn-redis-auth"),
+        ("Secret", "churn-redis-acl"),
         ("ConfigMap", "churn-redis-config"),
         ("StatefulSet", "churn-redis"),
         ("Service", "churn-redis"),
@@ -61,12 +62,17 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
     assert redis.spec.volumeClaimTemplates[0].spec.resources.requests["storage"] == "1Gi"
     assert redis.spec.template.spec.securityContext.runAsNonRoot is True
     probe = redis.spec.template.spec.containers[0].readinessProbe
-    assert probe.to_dict()["exec"]["command"] == ["redis-cli", "ping"]
+    assert probe.to_dict()["exec"]["command"] == ["redis-cli", "--user", "replication", "ping"]
 
     config = next(obj for (kind, name), obj in found.items() if kind == "ConfigMap" and name.startswith("churn-feast-redis"))
-    password = base64.b64decode(kube.get(Secret, "churn-redis-auth", namespace=namespace).data["password"]).decode()
+    auth = kube.get(Secret, "churn-redis-auth", namespace=namespace).data
+    assert set(auth) == {"password", "serving-password", "materialization-password"}
     rendered = config.data["feature_store.yaml"]
-    assert "password=${REDIS_PASSWORD_AS_JSON}" in rendered and password not in rendered
+    assert "username=${REDIS_USERNAME},password=${REDIS_PASSWORD_AS_JSON}" in rendered
+    acl = base64.b64decode(kube.get(Secret, "churn-redis-acl", namespace=namespace).data["users.acl"]).decode()
+    for value in auth.values():
+        password = base64.b64decode(value).decode()
+        assert password not in rendered and password not in acl and password not in str(redis.to_dict())
 
     phase = eventually(lambda: status(kube, namespace).get("phase"), what="a status phase")
     assert phase == "Provisioning"

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.unit
 GOLDEN = Path(__file__).parent / "golden"
 OWNER = Owner("churn", "ml", "0b9c3f6e-0000-4000-8000-000000000001")
 RUNTIME, SERVING = "predictflow/runtime:0.1.0", "predictflow/serving:0.1.0"
+PASSWORDS = {user: f"not-a-real-{user}-password" for user in redis.PASSWORD_KEYS}
 
 SPECS = {
     "redis-default": {"project": "churn"},
@@ -27,6 +28,7 @@ SPECS = {
             "networkPolicy": {"enabled": True, "allowedNamespaceLabels": {"team": "checkout"}, "allowedPodLabels": {"app": "checkout"}},
         },
     },
+    "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}}}},
     "elasticache-existing": {
         "project": "churn",
         "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
@@ -41,7 +43,7 @@ def render(case: str) -> list[dict]:
     if spec.online_store.type == "redis":
         name = redis.instance(OWNER, spec)
         store = target_of(redis.record(OWNER, spec))
-        docs = [redis.password_secret(OWNER, name, "not-a-real-password"), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine")]
+        docs = [redis.password_secret(OWNER, name, PASSWORDS), redis.acl_secret(OWNER, name, PASSWORDS), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine")]
     else:
         store = target_of(elasticache.existing_record(spec.online_store.elasticache))
         docs = []
@@ -115,7 +117,80 @@ def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
     assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
     with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"]))))
     assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
-    assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,password=${REDIS_PASSWORD_AS_JSON}"
+    assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,username=${REDIS_USERNAME},password=${REDIS_PASSWORD_AS_JSON}"
+
+
+def _env(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_serving_gets_the_reader_and_materialization_the_writer_of_the_in_cluster_redis():
+    spec = parse_spec(SPECS["redis-default"])
+    store = target_of(redis.record(OWNER, spec))
+    served = _env(serving.deployment(OWNER, spec, store, SERVING, "c")["spec"]["template"]["spec"]["containers"][0])
+    assert served["REDIS_USERNAME"] == "serving"
+    assert served["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "churn-redis-auth", "key": "serving-password"}}
+    cron = materialization.cron_job(OWNER, spec, store, RUNTIME, "c")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    backfill = materialization.backfill_job(OWNER, spec, store, RUNTIME, "0123456789")["spec"]["template"]["spec"]
+    for pod in (cron, backfill):
+        env = _env(pod["containers"][0])
+        assert env["REDIS_USERNAME"] == "materialization"
+        assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "churn-redis-auth", "key": "materialization-password"}}
+
+
+def test_elasticache_keeps_its_single_auth_token_for_every_role():
+    spec = parse_spec(SPECS["elasticache-existing"])
+    store = target_of(elasticache.existing_record(spec.online_store.elasticache))
+    assert store.reader == store.writer and store.reader.username == "" and not store.has_users
+    env = _env(serving.deployment(OWNER, spec, store, SERVING, "c")["spec"]["template"]["spec"]["containers"][0])
+    assert "REDIS_USERNAME" not in env and env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "churn-ec", "key": "token"}}
+
+
+def test_the_acl_file_disables_default_and_holds_hashes_only():
+    acl = redis.acl_file(PASSWORDS)
+    lines = acl.splitlines()
+    assert lines[0] == "user default reset"  # off, no password, no commands
+    assert all(password not in acl for password in PASSWORDS.values())
+    serving_line = next(line for line in lines if line.startswith("user serving "))
+    assert " on #" in serving_line and "+hmget" in serving_line
+    assert not any(word in serving_line for word in ("+@", "+hset", "+del", "+flushall", "+config", "&"))
+    writer = next(line for line in lines if line.startswith("user materialization "))
+    assert "+hset" in writer and "+@" not in writer and "+flushall" not in writer and "+config" not in writer
+
+
+def test_a_password_that_cannot_be_placed_is_refused_naming_its_key_never_itself():
+    secret = redis.password_secret(OWNER, "churn-redis", PASSWORDS)
+    assert redis.passwords_of(secret) == PASSWORDS
+    for bad in ("abc\nuser default on nopass ~* +@all", "two words", "a,b", "x=y", "${HOME}", 'q"uote', "12345", "true", "", "caf\u00e9"):
+        broken = redis.password_secret(OWNER, "churn-redis", {**PASSWORDS, "serving": bad})
+        with pytest.raises(ValueError) as refused:
+            redis.passwords_of(broken)
+        assert "churn-redis-auth key 'serving-password'" in str(refused.value)
+        assert len(bad) < 5 or bad not in str(refused.value)
+
+
+def test_the_redis_pods_hold_no_password_in_their_spec_and_run_no_secret_through_a_shell():
+    spec = parse_spec(SPECS["redis-replicas"])
+    pod = redis.stateful_set(OWNER, spec, "churn-redis", "c", "redis:7-alpine")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert [e["name"] for e in container["env"]] == ["REDISCLI_AUTH"]
+    assert container["env"][0]["valueFrom"] == {"secretKeyRef": {"name": "churn-redis-acl", "key": "probe-password"}}
+    assert "$" not in container["command"][2].replace('"$HOSTNAME"', "")
+    assert container["readinessProbe"]["exec"]["command"] == ["redis-cli", "--user", "replication", "ping"]
+    conf = redis.config_map(OWNER, spec, "churn-redis")["data"]
+    assert "protected-mode yes" in conf["primary.conf"] and "aclfile /etc/redis-auth/users.acl" in conf["primary.conf"]
+    assert "include /etc/redis-auth/replica-auth.conf" in conf["replica.conf"]
+    assert "requirepass" not in conf["primary.conf"] + conf["replica.conf"]
+
+
+def test_the_repo_init_container_copies_without_a_shell():
+    path = '/repo"; touch /tmp/pwned; echo "$(id)'  # the CRD refuses it; the builder must not depend on that
+    spec = parse_spec({**SPECS["elasticache-existing"], "featureRepo": {"image": "example/churn-repo:1"}})
+    spec = spec.model_copy(update={"feature_repo": spec.feature_repo.model_copy(update={"path": path})})
+    from predictflow_operator.builders.runtime_pod import repo_init_containers
+
+    [init] = repo_init_containers(spec)
+    assert init["command"] == ["cp", "-R", "--", path + "/.", "/feature-repo/"]
 
 
 def test_redis_keeps_aof_on_the_primary_and_snapshots_on_replicas():
@@ -158,7 +233,7 @@ def test_every_child_name_and_label_fits_for_the_longest_valid_name():
     name = redis.instance(LONGEST, spec)
     store = target_of(redis.record(LONGEST, spec))
     docs = [
-        redis.password_secret(LONGEST, name, "p"), redis.config_map(LONGEST, spec, name), *redis.services(LONGEST, name),
+        redis.password_secret(LONGEST, name, PASSWORDS), redis.acl_secret(LONGEST, name, PASSWORDS), redis.config_map(LONGEST, spec, name), *redis.services(LONGEST, name),
         redis.stateful_set(LONGEST, spec, name, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
         materialization.backfill_job(LONGEST, spec, store, RUNTIME, "0123456789"),
         materialization.cron_job(LONGEST, spec, store, RUNTIME, "c"), serving.deployment(LONGEST, spec, store, SERVING, "c"),
@@ -225,7 +300,8 @@ def test_a_switchs_backfill_reads_the_serving_store_through_its_compare_config()
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env["PREDICTFLOW_COMPARE_CONFIG"]["value"] == "/etc/predictflow/compare/compare.yaml"
-    assert env["PREDICTFLOW_COMPARE_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "churn-redis-auth", "key": "password"}}
+    assert env["PREDICTFLOW_COMPARE_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "churn-redis-auth", "key": "serving-password"}}
+    assert env["PREDICTFLOW_COMPARE_USERNAME"]["value"] == "serving"  # the serving store is only read
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "churn-ec"  # the new store's own
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["compare-config"]["configMap"]["name"] == feast_config.config_map_name(OWNER, serving)

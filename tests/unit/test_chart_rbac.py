@@ -46,11 +46,12 @@ def test_every_child_kind_is_granted_the_verbs_that_write_it(api_version, kind):
     assert {(group, plural, verb) for verb in verbs} <= rbac.namespaced_grants()
 
 
-def test_the_operator_never_updates_secrets_and_only_watches_pods():
+def test_the_operator_never_replaces_secrets_and_only_watches_pods():
     granted = rbac.cluster_wide_grants()
-    # patch: only the ElastiCache token Secrets it controls (rotation, release, adoption), each write
-    # conditional on the resourceVersion it read (reconcilers/elasticache_token.py)
-    assert ("", "secrets", "update") not in granted
+    # patch: the rendered Redis ACL Secret is applied, a Redis auth Secret gets the keys it lacks, and
+    # an ElastiCache token Secret is rotated, released and adopted, each write conditional on what it
+    # read; no verb replaces a Secret wholesale
+    assert ("", "secrets", "update") not in granted and ("", "secrets", "patch") in granted
     assert {verb for _, resource, verb in granted if resource == "pods"} == {"list", "watch"}
     assert not {grant for grant in granted if grant[1] in ("pods/exec", "pods/log", "nodes", "namespaces", "clusterroles")}
     assert all(verb != "*" and resource != "*" for _, resource, verb in granted)

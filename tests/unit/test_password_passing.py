@@ -6,7 +6,7 @@ import yaml
 
 from predictflow_operator.api.models import parse_spec
 from predictflow_operator.builders.feast_config import feature_store_yaml
-from predictflow_operator.builders.store import SecretKey, StoreTarget
+from predictflow_operator.builders.store import Credential, SecretKey, StoreTarget
 from predictflow_runtime.connection import redis_kwargs
 from predictflow_runtime.store import load_config
 
@@ -27,7 +27,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize("password", HOSTILE, ids=range(len(HOSTILE)))
 def test_a_hostile_password_arrives_intact_and_tls_stays_on(tmp_path, monkeypatch, password):
-    target = StoreTarget("elasticache", "cache.example:6379", SecretKey("auth", "token"), tls=True)
+    token = Credential("", SecretKey("auth", "token"))
+    target = StoreTarget("elasticache", "cache.example:6379", token, token, tls=True)
     config_file = tmp_path / "feature_store.yaml"
     config_file.write_text(yaml.safe_dump(feature_store_yaml(parse_spec({"project": "churn"}), target), sort_keys=False))
     monkeypatch.setenv("REDIS_PASSWORD", password)

@@ -106,6 +106,16 @@ class RedisPersistence(_Model):
     )
 
 
+class RedisTls(_Model):
+    secret_name: str = Field(
+        "",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="A Secret with tls.crt, tls.key and ca.crt (cert-manager's layout): Redis then serves TLS only, "
+        "and clients verify it with ca.crt. The certificate must name <instance>.<namespace>.svc. Empty: plain TCP.",
+    )
+
+
 class RedisStore(_Model):
     image: str = Field(
         "", pattern=IMAGE_PATTERN, max_length=512, description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another)."
@@ -122,6 +132,7 @@ class RedisStore(_Model):
         "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"
     ] = Field("noeviction", description="What Redis evicts once maxMemory is reached.")
     resources: Resources = Field(default_factory=Resources, description="Resources of each Redis container.")
+    tls: RedisTls = Field(default_factory=RedisTls, description="TLS for the in-cluster Redis; turning it on or off replaces the store through the switch.")
 
 
 class ElastiCacheStore(_Model):

@@ -8,7 +8,7 @@ import yaml
 
 from ..api.models import FeatureStoreSpec
 from .common import STORE_TYPE_LABEL, Owner, checksum, child_name, metadata
-from .store import CA_MOUNT_DIR, COMPARE_CA_MOUNT_DIR, COMPARE_PASSWORD_ENV, REDIS_PASSWORD_ENV, StoreTarget
+from .store import CA_MOUNT_DIR, COMPARE_CA_MOUNT_DIR, COMPARE_PASSWORD_ENV, COMPARE_USERNAME_ENV, REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV, StoreTarget
 
 COMPONENT = "feast-config"
 CONFIG_KEY = "feature_store.yaml"
@@ -21,9 +21,13 @@ REGISTRY_PATH = "/tmp/predictflow/registry.db"
 
 
 def feature_store_yaml(
-    spec: FeatureStoreSpec, store: StoreTarget, password_env: str = REDIS_PASSWORD_ENV, ca_dir: str = CA_MOUNT_DIR
+    spec: FeatureStoreSpec,
+    store: StoreTarget,
+    password_env: str = REDIS_PASSWORD_ENV,
+    ca_dir: str = CA_MOUNT_DIR,
+    username_env: str = REDIS_USERNAME_ENV,
 ) -> dict[str, Any]:
-    online: dict[str, Any] = {"type": "redis", "connection_string": store.connection_string(password_env, ca_dir)}
+    online: dict[str, Any] = {"type": "redis", "connection_string": store.connection_string(password_env, ca_dir, username_env)}
     if spec.online_store.key_ttl_seconds:
         online["key_ttl_seconds"] = spec.online_store.key_ttl_seconds
     return {
@@ -43,7 +47,7 @@ def config_map_name(owner: Owner, store: StoreTarget) -> str:
 
 def config_map(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> dict[str, Any]:
     rendered = yaml.safe_dump(feature_store_yaml(spec, store), sort_keys=False)
-    compare = yaml.safe_dump(feature_store_yaml(spec, store, COMPARE_PASSWORD_ENV, COMPARE_CA_MOUNT_DIR), sort_keys=False)
+    compare = yaml.safe_dump(feature_store_yaml(spec, store, COMPARE_PASSWORD_ENV, COMPARE_CA_MOUNT_DIR, COMPARE_USERNAME_ENV), sort_keys=False)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

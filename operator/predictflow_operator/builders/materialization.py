@@ -7,7 +7,7 @@ from typing import Any
 from ..api.models import FeatureStoreSpec
 from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, resources
 from .runtime_pod import compare_with, pod_spec
-from .store import StoreTarget
+from .store import WRITER, StoreTarget
 
 COMPONENT = "materialization"
 BACKFILL_COMPONENT = "backfill"
@@ -70,7 +70,7 @@ def cron_job(
                     "template": {
                         "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
                         "spec": {
-                            **pod_spec(owner, spec, store, _container(spec, image, [])),
+                            **pod_spec(owner, spec, store, WRITER, _container(spec, image, [])),
                             "restartPolicy": "Never",
                         },
                     },
@@ -108,7 +108,7 @@ def backfill_job(
             "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": job_labels},
-                "spec": {**_with_compare(owner, pod_spec(owner, spec, store, _container(spec, image, ["--full"])), compare), "restartPolicy": "Never"},
+                "spec": {**_with_compare(owner, pod_spec(owner, spec, store, WRITER, _container(spec, image, ["--full"])), compare), "restartPolicy": "Never"},
             },
         },
     }

@@ -1,12 +1,28 @@
-"""The in-cluster Redis online store: auth Secret, redis.conf, StatefulSet and Services."""
+"""The in-cluster Redis online store: auth Secret, ACL users, redis.conf, StatefulSet and Services.
+
+Redis runs with ACL users and the `default` user off, so no client holds more than its job needs:
+
+- `serving` (serving pods, a backfill's comparison) reads feature hashes and nothing else;
+- `materialization` (the CronJob and backfills) also writes them, moves the watermarks and
+  publishes freshness, without any keyspace-wide, admin or dangerous command;
+- `replication` is the Redis pods' own: replicas sync from the primary with it, probes PING with it.
+
+Passwords live in the user-facing `<instance>-auth` Secret, one key per user. The operator renders
+from it the `<instance>-acl` Secret Redis mounts: the ACL file with SHA-256 hashes only, and the
+replicas' masteruser/masterauth include. It refuses (with the Secret and key named) a password it
+cannot place in those files and in the clients' connection strings, so a newline or a space never
+reaches a config line.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from .. import GROUP
 from ..api.models import FeatureStoreSpec, RedisStore, SecretKeyRef, StoreRecord
+from ..passwords import placement_problem
 from .common import (
     STORE_TYPE_LABEL,
     child_name,
@@ -24,7 +40,35 @@ from .common import (
 
 COMPONENT = "redis"
 PORT = 6379
+SERVING_USER, MATERIALIZATION_USER, REPLICATION_USER = "serving", "materialization", "replication"
+# `password` is the key every store's Secret had when Redis knew a single password, which every
+# client held. It keeps its value and now belongs to the user that can do least with it.
 PASSWORD_KEY = "password"
+PASSWORD_KEYS = {
+    REPLICATION_USER: PASSWORD_KEY,
+    SERVING_USER: "serving-password",
+    MATERIALIZATION_USER: "materialization-password",
+}
+# What each client role (builders.store READER / WRITER) authenticates as.
+_ROLE_USERS = {"reader": SERVING_USER, "writer": MATERIALIZATION_USER}
+_READ = "+hmget +hget +hgetall +hexists +hlen +hkeys +hvals +hstrlen"
+_CONNECTION = "+ping +echo +auth +hello"
+# ACL rules after `reset` (off, no password, no keys, no channels, no commands). Allow-lists, so a
+# command Redis adds later is refused until someone decides otherwise.
+USER_RULES = {
+    "default": "",
+    SERVING_USER: f"~* {_READ} {_CONNECTION}",
+    # Feast's online write (HSET, EXPIRE, HMGET of the event timestamps), the watermarks (GET, and
+    # EVAL of a GET/SET script: commands inside a script are checked against these rules too) and
+    # the freshness message (PUBLISH on its channels); DBSIZE, a count, for whoever checks a fill.
+    MATERIALIZATION_USER: f"~* &predictflow:freshness:* {_READ} +hset +expire +get +set +eval +publish +dbsize {_CONNECTION}",
+    REPLICATION_USER: "+psync +replconf +ping +auth +hello",
+}
+ACL_KEY, REPLICA_AUTH_KEY, PROBE_PASSWORD_KEY = "users.acl", "replica-auth.conf", "probe-password"
+AUTH_DIR = "/etc/redis-auth"
+# spec.onlineStore.redis.tls.secretName: cert-manager's layout
+TLS_KEYS = ("tls.crt", "tls.key", "ca.crt")
+TLS_DIR = "/etc/redis-tls"
 REDIS_UID = 999  # the redis user of the redis:7-alpine and Debian images
 # Only replicas snapshot when there are replicas, so the primary's fork cost stays off the serving path.
 _RDB_SAVE = "save 3600 1 300 100 60 10000"
@@ -37,10 +81,13 @@ _IN_PLACE_DEFAULTS = {"persistence": True, "storageClassName": ""}
 
 def instance(owner: Owner, spec: FeatureStoreSpec) -> str:
     """The StatefulSet that holds the spec's Redis. Settings a StatefulSet cannot change in place
-    (persistence on or off, the storage class) name another instance, so changing them replaces the
+    (persistence on or off, the storage class; TLS on or off) name another instance, so changing them replaces the
     store through the switch; the defaults keep the plain name `<name>-redis`."""
     persistence = spec.online_store.redis.persistence
-    fixed = {"persistence": persistence.enabled, "storageClassName": persistence.storage_class_name if persistence.enabled else ""}
+    fixed: dict[str, Any] = {"persistence": persistence.enabled, "storageClassName": persistence.storage_class_name if persistence.enabled else ""}
+    if spec.online_store.redis.tls.secret_name:
+        # Redis and its clients would have to flip at the same instant; a new store switches over safely.
+        fixed["tls"] = True
     if fixed == _IN_PLACE_DEFAULTS:
         return child_name(owner, "redis")
     return child_name(owner, f"redis-{checksum(fixed)[:5]}")
@@ -59,6 +106,16 @@ def secret_name(instance: str) -> str:
     return f"{instance}-auth"
 
 
+def acl_secret_name(instance: str) -> str:
+    return f"{instance}-acl"
+
+
+def credentials(record: StoreRecord, role: str) -> tuple[str, SecretKeyRef]:
+    """The user a client role authenticates as, and the key of the store's Secret with its password."""
+    user = _ROLE_USERS[role]
+    return user, SecretKeyRef(name=record.auth_secret_ref.name, key=PASSWORD_KEYS[user])
+
+
 def config_map_name(instance: str) -> str:
     return f"{instance}-config"
 
@@ -74,33 +131,101 @@ def endpoint(owner: Owner, instance: str) -> str:
 def record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
     """The in-cluster Redis the spec asks for; retiring it deletes it with its volumes."""
     name = instance(owner, spec)
+    tls = spec.online_store.redis.tls.secret_name
     return StoreRecord(
         type="redis",
         name=name,
         endpoint=endpoint(owner, name),
+        tls=bool(tls),
         auth_secret_ref=SecretKeyRef(name=secret_name(name), key=PASSWORD_KEY),
+        ca_secret_ref=SecretKeyRef(name=tls, key="ca.crt") if tls else SecretKeyRef(),
         deletion_policy="Delete",
     )
 
 
-def password_secret(owner: Owner, instance: str, password: str) -> dict[str, Any]:
-    """Created once with a generated password; the operator never overwrites it (rotation is the user's)."""
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def password_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[str, Any]:
+    """Created once with generated passwords (user -> password); the operator never overwrites a
+    key in it (rotation is the user's), it only adds the keys it lacks."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata(owner, secret_name(instance), COMPONENT, **_labels(instance)),
         "type": "Opaque",
-        "data": {PASSWORD_KEY: base64.b64encode(password.encode()).decode()},
+        "data": {PASSWORD_KEYS[user]: _b64(password) for user, password in passwords.items()},
+    }
+
+
+def missing_users(secret: dict[str, Any]) -> list[str]:
+    data = secret.get("data") or {}
+    return [user for user, key in PASSWORD_KEYS.items() if not data.get(key)]
+
+
+def passwords_of(secret: dict[str, Any]) -> dict[str, str]:
+    """user -> password, from the auth Secret; ValueError naming the key of one that cannot be placed."""
+    data, name = secret.get("data") or {}, secret["metadata"]["name"]
+    found = {}
+    for user, key in PASSWORD_KEYS.items():
+        try:
+            password = base64.b64decode(data.get(key) or "").decode()
+        except (ValueError, UnicodeDecodeError):
+            password = "\x00"  # not UTF-8: refused below like any other control character
+        problem = placement_problem(password)
+        if problem:
+            raise ValueError(
+                f"Secret {name} key {key!r}: the password {problem}; Redis and its clients cannot be given it safely. "
+                "Use printable ASCII without spaces, quotes, backslashes, commas, equals or dollar signs"
+            )
+        found[user] = password
+    return found
+
+
+def acl_file(passwords: dict[str, str]) -> str:
+    lines = []
+    for user, rules in USER_RULES.items():
+        if user == "default":
+            lines.append("user default reset")
+            continue
+        digest = hashlib.sha256(passwords[user].encode()).hexdigest()
+        lines.append(f"user {user} reset on #{digest} {rules}")
+    return "\n".join(lines) + "\n"
+
+
+def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[str, Any]:
+    """What the Redis pods mount: the users with hashed passwords, and what replicas and probes
+    authenticate with. Rendered on every pass from the auth Secret; passwords come checked by passwords_of."""
+    replica_auth = f"masteruser {REPLICATION_USER}\nmasterauth {passwords[REPLICATION_USER]}\n"
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(owner, acl_secret_name(instance), COMPONENT, **_labels(instance)),
+        "type": "Opaque",
+        "data": {
+            ACL_KEY: _b64(acl_file(passwords)),
+            REPLICA_AUTH_KEY: _b64(replica_auth),
+            PROBE_PASSWORD_KEY: _b64(passwords[REPLICATION_USER]),
+        },
     }
 
 
 def redis_conf(redis: RedisStore, role: str) -> str:
+    if redis.tls.secret_name:
+        # TLS only, replication included; clients are not asked for certificates (they have users).
+        listen = ["port 0", f"tls-port {PORT}", *(f"tls-{name}-file {TLS_DIR}/{key}" for name, key in zip(("cert", "key", "ca-cert"), TLS_KEYS))]
+        listen += ["tls-auth-clients no", "tls-replication yes"]
+    else:
+        listen = [f"port {PORT}"]
     lines = [
-        f"port {PORT}",
+        *listen,
         "bind * -::*",
-        "protected-mode no",
+        # Protected mode only refuses remote clients while `default` needs no password; with
+        # `default` off it never applies, and stays on should the ACL file ever lose its users.
+        "protected-mode yes",
         "dir /data",
-        "include /run/redis/auth.conf",
+        f"aclfile {AUTH_DIR}/{ACL_KEY}",
         "tcp-keepalive 60",
         f"appendonly {'yes' if redis.persistence.enabled and redis.persistence.append_only else 'no'}",
         "appendfsync everysec",
@@ -110,7 +235,7 @@ def redis_conf(redis: RedisStore, role: str) -> str:
     if redis.max_memory:
         lines += [f"maxmemory {redis.max_memory}", f"maxmemory-policy {redis.max_memory_policy}"]
     if role == "replica":
-        lines += ["replica-read-only yes"]
+        lines += ["replica-read-only yes", f"include {AUTH_DIR}/{REPLICA_AUTH_KEY}"]
     return "\n".join(lines) + "\n"
 
 
@@ -125,14 +250,11 @@ def config_map(owner: Owner, spec: FeatureStoreSpec, instance: str) -> dict[str,
 
 
 def _start_script(owner: Owner, instance: str) -> str:
-    # Pod 0 is the primary; the others replicate from it. The password goes to an emptyDir
-    # include file so it is in neither the ConfigMap nor the process arguments.
+    # Pod 0 is the primary; the others replicate from it. Static text: no secret, no user string.
     primary = f"{instance}-0.{headless_name(instance)}.{owner.namespace}.svc"
     return "\n".join(
         [
             "set -eu",
-            'umask 077',
-            'printf "requirepass %s\\nmasterauth %s\\n" "$REDIS_PASSWORD" "$REDIS_PASSWORD" > /run/redis/auth.conf',
             'case "$HOSTNAME" in',
             '  *-0) exec redis-server /etc/redis/primary.conf ;;',
             f'  *) exec redis-server /etc/redis/replica.conf --replicaof {primary} {PORT} ;;',
@@ -145,18 +267,26 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
     redis = spec.online_store.redis
     config = config_map(owner, spec, instance)
     pod_labels = _pods(owner, instance)
-    probe_exec = {"exec": {"command": ["redis-cli", "ping"]}}
+    tls = ["--tls", "--cacert", f"{TLS_DIR}/ca.crt"] if redis.tls.secret_name else []
+    probe_exec = {"exec": {"command": ["redis-cli", *tls, "--user", REPLICATION_USER, "ping"]}}
     volumes = [
         {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
-        {"name": "run", "emptyDir": {"medium": "Memory"}},
+        {
+            "name": "auth",
+            "secret": {"secretName": acl_secret_name(instance), "items": [{"key": k, "path": k} for k in (ACL_KEY, REPLICA_AUTH_KEY)], "defaultMode": 0o440},
+        },
         {"name": "tmp", "emptyDir": {}},
     ]
     mounts = [
         {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
-        {"name": "run", "mountPath": "/run/redis"},
+        {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "data", "mountPath": "/data"},
     ]
+    if redis.tls.secret_name:
+        items = [{"key": key, "path": key} for key in TLS_KEYS]
+        volumes.append({"name": "tls", "secret": {"secretName": redis.tls.secret_name, "items": items, "defaultMode": 0o440}})
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -183,9 +313,9 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                             "command": ["sh", "-c", _start_script(owner, instance)],
                             "ports": [{"name": "redis", "containerPort": PORT}],
                             "env": [
-                                secret_env("REDIS_PASSWORD", secret_name(instance), PASSWORD_KEY),
-                                # redis-cli reads the password from here, so probes carry no secret
-                                secret_env("REDISCLI_AUTH", secret_name(instance), PASSWORD_KEY),
+                                # redis-cli reads the password from here, so probes carry no secret; from the
+                                # rendered Secret, so it always matches the ACL file Redis loaded with it
+                                secret_env("REDISCLI_AUTH", acl_secret_name(instance), PROBE_PASSWORD_KEY),
                             ],
                             "readinessProbe": {**probe_exec, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 2},
                             "livenessProbe": {

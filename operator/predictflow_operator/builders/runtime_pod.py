@@ -7,21 +7,39 @@ from typing import Any
 from ..api.models import FeatureStoreSpec
 from .common import container_security_context, pod_security_context, secret_env
 from .feast_config import COMPARE_KEY, COMPARE_MOUNT_DIR, CONFIG_KEY, CONFIG_MOUNT_DIR, config_map_name
-from .store import CA_MOUNT_DIR, COMPARE_CA_MOUNT_DIR, COMPARE_PASSWORD_ENV, REDIS_PASSWORD_ENV, StoreTarget
+from .store import (
+    CA_MOUNT_DIR,
+    COMPARE_CA_MOUNT_DIR,
+    COMPARE_PASSWORD_ENV,
+    COMPARE_USERNAME_ENV,
+    READER,
+    REDIS_PASSWORD_ENV,
+    REDIS_USERNAME_ENV,
+    Credential,
+    StoreTarget,
+)
 from .common import Owner
 
 RUNTIME_UID = 10001
 _REPO_COPY_VOLUME = "feature-repo"
 
 
-def feast_env(spec: FeatureStoreSpec, store: StoreTarget) -> list[dict[str, Any]]:
+def credential_env(store: StoreTarget, role: str, username_env: str, password_env: str) -> list[dict[str, Any]]:
+    """The role's username (not a secret) and password (from its Secret) under the names the
+    rendered connection string expands."""
+    credential: Credential = store.credential(role)
+    env = [{"name": username_env, "value": credential.username}] if store.has_users else []
+    return env + [secret_env(password_env, credential.password.name, credential.password.key)]
+
+
+def feast_env(spec: FeatureStoreSpec, store: StoreTarget, role: str) -> list[dict[str, Any]]:
     return [
         {"name": "PREDICTFLOW_FEAST_CONFIG", "value": f"{CONFIG_MOUNT_DIR}/{CONFIG_KEY}"},
         {"name": "PREDICTFLOW_FEATURE_REPO", "value": spec.feature_repo.path},
         {"name": "PREDICTFLOW_OFFLINE_PATH", "value": spec.offline_store.path},
         {"name": "PREDICTFLOW_STORE_TYPE", "value": store.type},
         {"name": "HOME", "value": "/tmp"},
-        secret_env(REDIS_PASSWORD_ENV, store.password.name, store.password.key),
+        *credential_env(store, role, REDIS_USERNAME_ENV, REDIS_PASSWORD_ENV),
     ]
 
 
@@ -50,7 +68,7 @@ def feast_volumes(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> t
 
 
 def compare_with(owner: Owner, serving: StoreTarget) -> tuple[list[dict], list[dict], list[dict]]:
-    """(volumes, mounts, env) through which a backfill reads the store that serves now."""
+    """(volumes, mounts, env) through which a backfill reads the store that serves now (as a reader)."""
     volumes: list[dict[str, Any]] = [{"name": "compare-config", "configMap": {"name": config_map_name(owner, serving)}}]
     mounts: list[dict[str, Any]] = [{"name": "compare-config", "mountPath": COMPARE_MOUNT_DIR, "readOnly": True}]
     if serving.ca is not None:
@@ -58,31 +76,33 @@ def compare_with(owner: Owner, serving: StoreTarget) -> tuple[list[dict], list[d
         mounts.append({"name": "compare-ca", "mountPath": COMPARE_CA_MOUNT_DIR, "readOnly": True})
     env = [
         {"name": "PREDICTFLOW_COMPARE_CONFIG", "value": f"{COMPARE_MOUNT_DIR}/{COMPARE_KEY}"},
-        secret_env(COMPARE_PASSWORD_ENV, serving.password.name, serving.password.key),
+        *credential_env(serving, READER, COMPARE_USERNAME_ENV, COMPARE_PASSWORD_ENV),
     ]
     return volumes, mounts, env
 
 
 def repo_init_containers(spec: FeatureStoreSpec) -> list[dict[str, Any]]:
-    """Copies the definitions out of spec.featureRepo.image when the repo ships in its own image."""
+    """Copies the definitions out of spec.featureRepo.image when the repo ships in its own image.
+    An argument list, no shell: the path is the user's and reaches cp as one argument."""
     if spec.feature_repo.config_map or not spec.feature_repo.image:
         return []
     return [
         {
             "name": "feature-repo",
             "image": spec.feature_repo.image,
-            "command": ["sh", "-c", f'cp -R "{spec.feature_repo.path}/." /feature-repo/'],
+            "command": ["cp", "-R", "--", spec.feature_repo.path.rstrip("/") + "/.", "/feature-repo/"],
             "securityContext": container_security_context(),
             "volumeMounts": [{"name": _REPO_COPY_VOLUME, "mountPath": "/feature-repo"}],
         }
     ]
 
 
-def pod_spec(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, container: dict[str, Any]) -> dict[str, Any]:
+def pod_spec(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, role: str, container: dict[str, Any]) -> dict[str, Any]:
+    """`role` (builders.store READER or WRITER): whose credentials the pod gets."""
     volumes, mounts = feast_volumes(owner, spec, store)
     container = {
         **container,
-        "env": feast_env(spec, store) + container.get("env", []),
+        "env": feast_env(spec, store, role) + container.get("env", []),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.models import FeatureStoreSpec
-from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
+from .common import CHECKSUM_ANNOTATION, FS_LABEL, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
 from .runtime_pod import pod_spec
-from .store import StoreTarget
+from .store import READER, StoreTarget
 
 COMPONENT = "serving"
 PORT = 3000
@@ -60,7 +60,7 @@ def deployment(
             "minReadySeconds": 2,
             "template": {
                 "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
-                "spec": {**pod_spec(owner, spec, store, container), "terminationGracePeriodSeconds": 30},
+                "spec": {**pod_spec(owner, spec, store, READER, container), "terminationGracePeriodSeconds": 30},
             },
         },
     }
@@ -71,7 +71,9 @@ def service(owner: Owner) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(owner, name(owner), COMPONENT),
-        "spec": {"selector": selector(owner, COMPONENT), "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+        # the operator's own label too: a Helm release named like the FeatureStore may label its pods
+        # with the same instance and component (the Deployment's selector is immutable, so it stays)
+        "spec": {"selector": {**selector(owner, COMPONENT), FS_LABEL: owner.name}, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
     }
 
 
@@ -82,5 +84,5 @@ def pod_disruption_budget(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": metadata(owner, name(owner), COMPONENT),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner, COMPONENT)}},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {**selector(owner, COMPONENT), FS_LABEL: owner.name}}},
     }

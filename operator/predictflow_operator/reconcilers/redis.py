@@ -1,4 +1,8 @@
-"""The in-cluster Redis store driver: a StatefulSet, its Services, config and password.
+"""The in-cluster Redis store driver: a StatefulSet, its Services, config, passwords and ACL users.
+
+The auth Secret is created once with a generated password per user; a store created before Redis
+had users gets the keys it lacks added, its existing password kept. The ACL Secret is rendered from
+it on every pass (builders.redis.acl_secret), so a rotation rolls Redis and its clients.
 
 A larger volume size is applied in place: the PVCs are expanded (where the StorageClass allows it;
 the API server says so where it does not), then the StatefulSet, whose claim templates are
@@ -9,51 +13,109 @@ place name another instance (builders.redis.instance), so the switch replaces th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import passwords
 from ..api.models import FeatureStoreSpec, StoreRecord
 from ..builders import redis as builder
-from ..builders.common import Owner
+from ..builders.common import Owner, checksum
+from ..clients.kube import NotOwned, owned_by
 from ..quantity import parse_quantity
 from .context import ReconcileContext
-from .secrets import secret_checksum
+from .secrets import SecretNotPermitted, not_permitted_message, permitted
 from .store import StoreObservation
 
 _STATEFULSET = ("apps/v1", "StatefulSet")
+
+
+@dataclass(frozen=True)
+class _Seen:
+    stateful_set: dict[str, Any] | None
+    auth_secret: dict[str, Any] | None
 
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
     return builder.record(ctx.owner, ctx.spec)
 
 
+def _passwords_checksum(secret: dict[str, Any] | None) -> str:
+    """Of every user's password: any rotation rolls the clients. Empty while a key is missing."""
+    if secret is None or builder.missing_users(secret):
+        return ""
+    data = secret["data"]
+    return checksum([data[key] for key in builder.PASSWORD_KEYS.values()])
+
+
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
-    checksum = await secret_checksum(ctx, record.auth_secret_ref) or ""
+    secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, ctx.owner.namespace)
+    checksum = _passwords_checksum(secret)
     stateful_set = await ctx.kube.get(*_STATEFULSET, record.name, ctx.owner.namespace)
     if stateful_set is None:
-        return StoreObservation(False, "RedisCreating", f"Creating the Redis StatefulSet {record.name}", record.endpoint, checksum, gone=True)
+        message = f"Creating the Redis StatefulSet {record.name}"
+        return StoreObservation(False, "RedisCreating", message, record.endpoint, checksum, gone=True, detail=_Seen(None, secret))
+    if not owned_by(stateful_set, ctx.owner.uid):  # a namesake: neither its readiness nor its pods are ours
+        refused = NotOwned("StatefulSet", record.name, stateful_set)
+        return StoreObservation(False, "NotOwned", refused.message, record.endpoint, checksum, error=True, detail=_Seen(stateful_set, secret))
     ready = (stateful_set.get("status") or {}).get("readyReplicas") or 0
     wanted = stateful_set["spec"].get("replicas", 1)
     if ready >= 1:
         seen = StoreObservation(True, "RedisReady", f"Redis primary ready at {record.endpoint} ({ready}/{wanted} pods ready)", record.endpoint, checksum)
     else:
         seen = StoreObservation(False, "RedisStarting", f"Waiting for the Redis primary pod ({ready}/{wanted} pods ready)", record.endpoint, checksum)
-    return StoreObservation(seen.ready, seen.reason, seen.message, seen.endpoint, seen.secret_checksum, detail=stateful_set)
+    return StoreObservation(seen.ready, seen.reason, seen.message, seen.endpoint, seen.secret_checksum, detail=_Seen(stateful_set, secret))
+
+
+async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[str, Any] | None) -> dict[str, Any]:
+    """The auth Secret with a password for every user: created, or completed, never overwritten."""
+    name = record.auth_secret_ref.name
+    if secret is None:
+        generated = {user: passwords.generate() for user in builder.PASSWORD_KEYS}
+        if await ctx.kube.create_if_absent(builder.password_secret(ctx.owner, record.name, generated)):
+            ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis users' passwords in Secret {name}")
+        secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
+        if secret is None:
+            raise ValueError(f"Secret {name} vanished while it was being created")
+    if not owned_by(secret, ctx.owner.uid):  # a namesake's password is neither used nor completed
+        raise NotOwned("Secret", name, secret)
+    missing = builder.missing_users(secret)
+    if not missing:
+        return secret
+    keys = ", ".join(builder.PASSWORD_KEYS[user] for user in missing)
+    added = builder.password_secret(ctx.owner, record.name, {user: passwords.generate() for user in missing})["data"]
+    secret = await ctx.kube.merge_patch("v1", "Secret", name, ctx.owner.namespace, {"data": added})
+    ctx.emit("Normal", "PasswordGenerated", f"Added generated passwords ({keys}) to Secret {name}")
+    return secret
+
+
+async def _tls_checksum(ctx: ReconcileContext) -> str:
+    """Of the spec's TLS Secret (Redis reads its certificate at start only: a renewal rolls it);
+    ValueError while it is missing or incomplete, before any pod would wait on it."""
+    name = ctx.spec.online_store.redis.tls.secret_name
+    if not name:
+        return ""
+    secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
+    if secret is not None and not permitted(ctx, secret):
+        raise SecretNotPermitted(f"spec.onlineStore.redis.tls.secretName: {not_permitted_message(ctx, name)}")
+    data = (secret or {}).get("data") or {}
+    missing = [key for key in builder.TLS_KEYS if not data.get(key)]
+    if secret is None or missing:
+        what = "does not exist" if secret is None else f"lacks {', '.join(missing)}"
+        raise ValueError(f"spec.onlineStore.redis.tls.secretName: Secret {name} {what} (it needs tls.crt, tls.key and ca.crt)")
+    return checksum([data[key] for key in builder.TLS_KEYS])
 
 
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
     owner, spec, name = ctx.owner, ctx.spec, record.name
-    # observing read the password already: only a store without one needs it generated
-    if not seen.secret_checksum and await ctx.kube.create_if_absent(builder.password_secret(owner, name, passwords.generate())):
-        ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis password in Secret {record.auth_secret_ref.name}")
-    checksum = seen.secret_checksum or await secret_checksum(ctx, record.auth_secret_ref)
-    if not checksum:
-        raise ValueError(f"Secret {record.auth_secret_ref.name} has no key {record.auth_secret_ref.key!r}")
+    observed: _Seen = seen.detail
+    secret = await _auth_secret(ctx, record, observed.auth_secret)
+    acl = builder.acl_secret(owner, name, builder.passwords_of(secret))  # ValueError: a password it cannot place
+    await ctx.kube.apply(acl)
     await ctx.kube.apply(builder.config_map(owner, spec, name))
     for service in builder.services(owner, name):
         await ctx.kube.apply(service)
-    desired = builder.stateful_set(owner, spec, name, checksum, ctx.settings.redis_image)
-    live: dict[str, Any] | None = seen.detail
+    desired = builder.stateful_set(owner, spec, name, checksum(acl["data"], await _tls_checksum(ctx)), ctx.settings.redis_image)
+    live = observed.stateful_set
     if live is not None and live["metadata"].get("deletionTimestamp"):
         return  # being re-created after a volume expansion: applied again once it is gone
     if live is not None and await _expand_volumes(ctx, live, desired):
@@ -96,6 +158,7 @@ async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
     for service in (name, builder.headless_name(name)):
         await ctx.kube.delete("v1", "Service", service, owner.namespace)
     await ctx.kube.delete("v1", "ConfigMap", builder.config_map_name(name), owner.namespace)
+    await ctx.kube.delete("v1", "Secret", builder.acl_secret_name(name), owner.namespace)
     await ctx.kube.delete("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
     if deleted:
         ctx.emit("Normal", "StoreRetired", f"Retired the in-cluster Redis {name} and its volumes")

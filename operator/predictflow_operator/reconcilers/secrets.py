@@ -22,16 +22,20 @@ def permitted(ctx: ReconcileContext, secret: dict[str, Any]) -> bool:
     return not ctx.settings.require_secret_label or owned_by(secret, ctx.owner.uid) or labels.get(FS_LABEL) == ctx.owner.name
 
 
+def not_permitted_message(ctx: ReconcileContext, name: str) -> str:
+    return (
+        f"Secret {name} is not labelled {FS_LABEL}={ctx.owner.name}: a FeatureStore reads only Secrets labelled for it "
+        "(label the Secret, or have the administrator set the chart value policy.requireSecretLabel=false)"
+    )
+
+
 async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
     """None when the Secret or its key is missing; SecretNotPermitted when it has not opted in."""
     if not ref.name:
         return None
     secret = await ctx.kube.get("v1", "Secret", ref.name, ctx.owner.namespace)
     if secret is not None and not permitted(ctx, secret):
-        raise SecretNotPermitted(
-            f"Secret {ref.name} is not labelled {FS_LABEL}={ctx.owner.name}: a FeatureStore reads only Secrets labelled for it "
-            "(label the Secret, or have the administrator set the chart value policy.requireSecretLabel=false)"
-        )
+        raise SecretNotPermitted(not_permitted_message(ctx, ref.name))
     value = ((secret or {}).get("data") or {}).get(ref.key)
     return checksum(value) if value else None
 
