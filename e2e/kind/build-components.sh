@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds, from Go module sources, the programs a locally assembled kind node needs besides
 # the Kubernetes binaries: etcd and CoreDNS at exactly the versions kubeadm asks for, the
-# local-path-provisioner (kind's default StorageClass), crictl, and this folder's own pause
-# and runc shim programs. Each lands in $CACHE/bin/<name>-<version>/ and is reused.
+# local-path-provisioner (kind's default StorageClass), kube-network-policies (the
+# NetworkPolicy enforcer kind's kindnetd embeds), crictl, and this folder's own pause and runc
+# shim programs. Each lands in $CACHE/bin/<name>-<version>/ and is reused.
 #
 # Usage: build-components.sh   (prints nothing on stdout; logs on stderr)
 set -euo pipefail
@@ -32,6 +33,9 @@ ETCD_VERSION="v${etcd_tag%-*}" "$REPO_DIR/e2e/tools/build-binaries.sh" etcd
 go_install coredns "$coredns_tag" "github.com/coredns/coredns@$coredns_tag" coredns
 go_install local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
   "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" local-path-provisioner
+# The module's main package is its cmd/ folder, so `go install` names the binary `cmd`.
+go_install kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" \
+  "sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION" cmd
 go_install crictl "$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" crictl
 
 # This folder's own programs, keyed by their sources.

@@ -4,7 +4,8 @@
 # CoreDNS, pause and kindnet inside the build), so this script does it step by step:
 #   1. a Debian bookworm base from debootstrap (cached as a tarball);
 #   2. the images kubeadm needs, built locally from Go-built binaries and tagged exactly as
-#      `kubeadm config images list` prints them, plus the local-path-provisioner images;
+#      `kubeadm config images list` prints them, plus the local-path-provisioner images and
+#      the NetworkPolicy enforcer's (kube-network-policies, run by cluster.sh);
 #   3. the node root filesystem (node/Dockerfile): Debian's systemd, containerd, runc and
 #      CNI plugins, kind's base-image files from the sigs.k8s.io/kind module, node/overlay,
 #      and kubelet/kubeadm/kubectl/crictl;
@@ -84,17 +85,24 @@ build_component_images() {
   # The provisioner's helper pod only needs a shell, mkdir and rm.
   docker tag "$BASE_IMAGE" "$HELPER_IMAGE"
 
-  local ctx=$BUILD/images/kube-proxy
+  iptables_image "registry.k8s.io/kube-proxy:$K8S_VERSION" kube-proxy "$K8S_BIN/kube-proxy"
+  iptables_image "$NETWORK_POLICIES_IMAGE" kube-network-policies "$NETWORK_POLICIES_BIN"
+}
+
+# iptables_image TAG NAME BINARY: images/NAME with BINARY (as NAME) and the iptables backend chooser.
+iptables_image() {
+  local tag=$1 name=$2 binary=$3 ctx=$BUILD/images/$2
   rm -rf "$ctx" && mkdir -p "$ctx"
-  cp "$KIND_DIR/images/kube-proxy/"* "$ctx/"
-  cp "$K8S_BIN/kube-proxy" "$ctx/"
-  docker_build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "registry.k8s.io/kube-proxy:$K8S_VERSION" "$ctx" >/dev/null
+  cp "$KIND_DIR/images/$name/"* "$KIND_DIR/images/select-iptables.sh" "$ctx/"
+  cp "$binary" "$ctx/$name"
+  docker_build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$tag" "$ctx" >/dev/null
 }
 
 node_images() {
   kubeadm_images
   echo "$PROVISIONER_IMAGE"
   echo "$HELPER_IMAGE"
+  echo "$NETWORK_POLICIES_IMAGE"
 }
 
 prepare_node_context() {
@@ -154,7 +162,7 @@ node_image_key() {
   local files=(
     "$KIND_DIR/build-node-image.sh" "$KIND_DIR/lib.sh" "$KIND_DIR/node/Dockerfile"
     $(find "$KIND_DIR/node/overlay" "$KIND_DIR/images" -type f | sort)
-    "$K8S_BIN"/kube* "$(kindtools_dir)/pause"
+    "$K8S_BIN"/kube* "$(kindtools_dir)/pause" "$NETWORK_POLICIES_BIN"
   )
   hash_inputs "${files[@]}" "$K8S_VERSION" "$KIND_VERSION" "$(kubeadm_images)" \
     "$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"

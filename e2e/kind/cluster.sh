@@ -41,11 +41,23 @@ cluster_config_for() {
   fi
 }
 
+# Locally built nodes have no kindnetd, hence no NetworkPolicy enforcer: run ours (idempotent).
+ensure_network_policies() {
+  local image
+  image=$(docker inspect -f '{{.Config.Image}}' "$CLUSTER_NAME-control-plane")
+  [[ $image == "$NODE_IMAGE_REPO":* ]] || return 0
+  sed "s#@IMAGE@#$NETWORK_POLICIES_IMAGE#" "$KIND_DIR/manifests/kube-network-policies.yaml" \
+    | "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" apply -f - >&2
+  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" -n kube-system rollout status daemonset/kube-network-policies \
+    --timeout=180s >&2
+}
+
 up() {
   mkdir -p "$KIND_CACHE"
   [[ -x $KIND ]] || "$REPO_DIR/e2e/tools/build-binaries.sh" kind
   if cluster_exists && "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get --raw /readyz >/dev/null 2>&1; then
     say "reusing the running cluster $CLUSTER_NAME"
+    ensure_network_policies
     echo "export KUBECONFIG=$KUBECONFIG_PATH"
     return
   fi
@@ -63,6 +75,7 @@ up() {
     [[ ${PREDICTFLOW_KEEP_CLUSTER:-0} == 1 ]] || "$KIND" delete cluster --name "$CLUSTER_NAME" >&2 || true
     die "kind create cluster failed; node logs in $logs"
   fi
+  ensure_network_policies
   # The small image the cluster smoke tests run (e2e/tests/test_kind_cluster.py).
   load "$("$KIND_DIR/build-node-image.sh" smoke)"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"

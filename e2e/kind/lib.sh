@@ -9,6 +9,7 @@ export K8S_VERSION=${K8S_VERSION:-v1.34.4}
 export ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 export KIND_VERSION=${KIND_VERSION:-v0.33.0}
+export KUBE_NETWORK_POLICIES_VERSION=${KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}
 export GOFLAGS=${GOFLAGS:--mod=mod}
 
 K8S_BIN=$CACHE/bin/k8s-$K8S_VERSION
@@ -19,6 +20,9 @@ KIND_CACHE=$CACHE/kind
 CLUSTER_NAME=${PREDICTFLOW_KIND_CLUSTER:-predictflow}
 # The docker image name of nodes built here; the tag carries the input hash.
 NODE_IMAGE_REPO=predictflow-kind/node
+# The NetworkPolicy enforcer of locally built nodes (build-components.sh, build-node-image.sh).
+NETWORK_POLICIES_BIN=$CACHE/bin/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION/cmd
+NETWORK_POLICIES_IMAGE=predictflow-kind/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION
 
 say() { echo "[$(date +%H:%M:%S)] ${KIND_LOG_PREFIX:-kind}: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }

@@ -1,12 +1,5 @@
 #!/bin/sh
-# kube-proxy must write its rules with the iptables backend (legacy or nf_tables) the node
-# already uses, or its chains would be evaluated apart from the node's own.
+# kube-proxy must write its rules with the iptables backend the node already uses.
 set -eu
-count() { ("$1"-save; "$2"-save) 2>/dev/null | grep -c '^-' || true; }
-legacy=$(count iptables-legacy ip6tables-legacy)
-nft=$(count iptables-nft ip6tables-nft)
-mode=nft
-[ "$legacy" -gt "$nft" ] && mode=legacy
-update-alternatives --set iptables "/usr/sbin/iptables-$mode" >/dev/null
-update-alternatives --set ip6tables "/usr/sbin/ip6tables-$mode" >/dev/null
+. /usr/local/lib/select-iptables.sh
 exec /usr/local/lib/kube-proxy/kube-proxy "$@"
