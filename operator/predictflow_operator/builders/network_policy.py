@@ -15,6 +15,20 @@ def _pods_of(owner: Owner, component: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: component}}}
 
 
+def _ingress_policy(owner: Owner, name: str, component: str, peers: list[dict[str, Any]], port: int) -> dict[str, Any]:
+    """Connections to `port` of the FeatureStore's `component` pods only from `peers`."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(owner, name, COMPONENT),
+        "spec": {
+            "podSelector": _pods_of(owner, component)["podSelector"],
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    }
+
+
 def online_store_name(owner: Owner) -> str:
     return child_name(owner, "online-store")
 
@@ -23,16 +37,7 @@ def online_store(owner: Owner) -> dict[str, Any]:
     """The in-cluster Redis accepts connections from this FeatureStore's serving, materialization and
     backfill pods and from its own pods (replication), from nothing else in the cluster."""
     clients = (serving.COMPONENT, materialization.COMPONENT, materialization.BACKFILL_COMPONENT, redis.COMPONENT)
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(owner, online_store_name(owner), COMPONENT),
-        "spec": {
-            "podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: redis.COMPONENT}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [_pods_of(owner, c) for c in clients], "ports": [{"protocol": "TCP", "port": redis.PORT}]}],
-        },
-    }
+    return _ingress_policy(owner, online_store_name(owner), redis.COMPONENT, [_pods_of(owner, c) for c in clients], redis.PORT)
 
 
 def serving_name(owner: Owner) -> str:
@@ -48,13 +53,4 @@ def serving_policy(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any] | Non
     peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(policy.allowed_pod_labels)}}
     if policy.allowed_namespace_labels:
         peer["namespaceSelector"] = {"matchLabels": dict(policy.allowed_namespace_labels)}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(owner, serving_name(owner), COMPONENT),
-        "spec": {
-            "podSelector": {"matchLabels": {FS_LABEL: owner.name, COMPONENT_LABEL: serving.COMPONENT}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [peer], "ports": [{"protocol": "TCP", "port": serving.PORT}]}],
-        },
-    }
+    return _ingress_policy(owner, serving_name(owner), serving.COMPONENT, [peer], serving.PORT)

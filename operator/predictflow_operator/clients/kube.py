@@ -203,17 +203,16 @@ class OwnedKube:
         patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "uid": meta["uid"]}}
         return await self.kube.merge_patch(live.get("apiVersion", "v1"), live.get("kind", ""), meta["name"], meta["namespace"], patch)
 
-    def _check(self, live: dict[str, Any], owner_uid: str | None = None) -> None:
+    def _check(self, kind: str, live: dict[str, Any], owner_uid: str | None = None) -> None:
         if not owned_by(live, owner_uid or self.uid):
-            raise NotOwned(live.get("kind", ""), live["metadata"]["name"], live)
+            raise NotOwned(kind, live["metadata"]["name"], live)
 
     async def apply(self, manifest: dict[str, Any], live: dict[str, Any] | None | object = UNREAD) -> dict[str, Any]:
         meta = manifest["metadata"]
         if live is UNREAD:
             live = await self.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
         if isinstance(live, dict):
-            live.setdefault("kind", manifest["kind"])
-            self._check(live)
+            self._check(manifest["kind"], live)
         return await self.kube.apply(manifest, live=live)
 
     async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
@@ -222,8 +221,7 @@ class OwnedKube:
         meta = manifest["metadata"]
         live = await self.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
         if live is not None:
-            live.setdefault("kind", manifest["kind"])
-            self._check(live)
+            self._check(manifest["kind"], live)
             return False
         return await self.kube.create(manifest)
 
@@ -234,7 +232,7 @@ class OwnedKube:
         if live is None:
             return False
         live = {**live, "apiVersion": api_version, "kind": kind}
-        self._check(live)
+        self._check(kind, live)
         return await self.kube.delete(live, orphan=orphan)
 
     async def merge_patch(
@@ -244,8 +242,7 @@ class OwnedKube:
         live = await self.kube.get(api_version, kind, name, namespace)
         if live is None:
             return None
-        live.setdefault("kind", kind)
-        self._check(live, owner_uid)
+        self._check(kind, live, owner_uid)
         patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "uid": live["metadata"]["uid"]}}
         return await self.kube.merge_patch(api_version, kind, name, namespace, patch)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from ..api.models import FeatureStoreSpec, FeatureStoreStatus, LastMaterialization, StoreRecord
@@ -138,26 +139,33 @@ def _component(action: switch.Action) -> str:
 
 
 async def act(ctx: ReconcileContext, decision: Decision, observed: Observed) -> list[Failure]:
-    failures = []
+    failures: list[Failure] = []
+    if any(isinstance(action, Provision) for action in decision.actions):
+        # one policy for all of the FeatureStore's stores, in place before any store's pods exist
+        await _attempt(failures, ONLINE_STORE_READY, network.ensure_online_store(ctx))
     for action in decision.actions:
-        try:
-            await _run(ctx, action, observed)
-        except ChildError as error:
-            failures.append(Failure(_component(action), "ApplyFailed", error.message))
-        except NotOwned as error:
-            failures.append(Failure(_component(action), "NotOwned", error.message))
-        except AwsError as error:
-            failures.append(Failure(_component(action), "AwsError", f"AWS {error.code}: {error.message}"))
-        except ValueError as error:
-            failures.append(Failure(_component(action), "Invalid", str(error)))
+        await _attempt(failures, _component(action), _run(ctx, action, observed))
     return failures
+
+
+async def _attempt(failures: list[Failure], component: str, step: Awaitable[None]) -> None:
+    """Run one step; a refusal becomes a failure of `component` and the other steps still run."""
+    try:
+        await step
+    except ChildError as error:
+        failures.append(Failure(component, "ApplyFailed", error.message))
+    except NotOwned as error:
+        failures.append(Failure(component, "NotOwned", error.message))
+    except AwsError as error:
+        failures.append(Failure(component, "AwsError", f"AWS {error.code}: {error.message}"))
+    except ValueError as error:
+        failures.append(Failure(component, "Invalid", str(error)))
 
 
 async def _run(ctx: ReconcileContext, action: switch.Action, observed: Observed) -> None:
     if isinstance(action, Provision):
         seen = observed.store(action.record)
         assert seen is not None
-        await network.ensure_online_store(ctx)  # before the store's pods exist
         await driver(action.record.type).provision(ctx, action.record, seen)
         if action.record.endpoint:  # the config its clients will read, ready before its backfill
             await ctx.kube.apply(feast_config.config_map(ctx.owner, ctx.spec, target_of(action.record)))
