@@ -88,7 +88,8 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
     failures = await act(ctx, decision, observed)
     for event in decision.events:
         ctx.emit(event.type, event.reason, event.message)
-    return report(ctx, before, decision, observed, failures), _unwatched_wait(decision, observed)
+    # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
+    return report(ctx, before, decision, observed, failures), bool(failures) or _unwatched_wait(decision, observed)
 
 
 def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
