@@ -105,7 +105,7 @@ complete_for_base() {
 }
 
 # The project's own wheel (operator, serving and runtime packages), keyed by its sources.
-project_sources=(pyproject.toml README.md operator/predictflow_operator serving/predictflow_serving feature_repo/predictflow_runtime)
+project_sources=(pyproject.toml README.md contract/predictflow_contract operator/predictflow_operator serving/predictflow_serving feature_repo/predictflow_runtime)
 project_wheel() {
   local key dir stage
   key=$( { cat "$here/project_wheel.py"; cd "$root" && find "${project_sources[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \

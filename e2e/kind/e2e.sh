@@ -52,7 +52,7 @@ timed load-images "$KIND_DIR/cluster.sh" load "${project_images[@]}"
 export KUBECONFIG
 KUBECONFIG=$("$KIND_DIR/cluster.sh" kubeconfig)
 export PATH=$K8S_BIN:$(dirname "$HELM"):$PATH PREDICTFLOW_E2E=1 PREDICTFLOW_E2E_IMAGE_VERSION=$version
-export PYTHONPATH=$REPO_DIR/operator:$REPO_DIR/serving:$REPO_DIR/feature_repo:$REPO_DIR/e2e
+export PYTHONPATH=$REPO_DIR/contract:$REPO_DIR/operator:$REPO_DIR/serving:$REPO_DIR/feature_repo:$REPO_DIR/e2e
 cd "$REPO_DIR"
 # shellcheck disable=SC2086
 timed tests "$venv/bin/python" -m pytest -m kind e2e/tests ${PYTEST_ARGS:-}

@@ -109,13 +109,13 @@ def test_every_pod_runs_restricted(case):
 
 def test_feast_config_points_at_the_store_with_the_password_as_a_variable():
     spec = parse_spec(SPECS["elasticache-existing"])
-    rendered = feast_config.feature_store_yaml(spec, target_of(elasticache.existing_record(spec.online_store.elasticache)))
+    rendered = yaml.safe_load(feast_config.feature_store_yaml(spec, target_of(elasticache.existing_record(spec.online_store.elasticache))))
     assert rendered["online_store"] == {
         "type": "redis",
         "connection_string": "master.churn.cache.amazonaws.com:6379,ssl=true,ssl_ca_certs=/etc/predictflow/tls/ca.crt,password=${REDIS_PASSWORD_AS_JSON}",
     }
     assert rendered["entity_key_serialization_version"] == 3 and rendered["project"] == "churn"
-    with_ttl = feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"]))))
+    with_ttl = yaml.safe_load(feast_config.feature_store_yaml(parse_spec(SPECS["redis-replicas"]), target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"])))))
     assert with_ttl["online_store"]["key_ttl_seconds"] == 86400
     assert with_ttl["online_store"]["connection_string"] == "churn-redis.ml.svc:6379,username=${REDIS_USERNAME},password=${REDIS_PASSWORD_AS_JSON}"
 

@@ -2,7 +2,6 @@
 and Feast's own loader: no character of it can rewrite the connection string or the YAML."""
 
 import pytest
-import yaml
 
 from predictflow_operator.api.models import parse_spec
 from predictflow_operator.builders.feast_config import feature_store_yaml
@@ -30,7 +29,7 @@ def test_a_hostile_password_arrives_intact_and_tls_stays_on(tmp_path, monkeypatc
     token = Credential("", SecretKey("auth", "token"))
     target = StoreTarget("elasticache", "cache.example:6379", token, token, tls=True)
     config_file = tmp_path / "feature_store.yaml"
-    config_file.write_text(yaml.safe_dump(feature_store_yaml(parse_spec({"project": "churn"}), target), sort_keys=False))
+    config_file.write_text(feature_store_yaml(parse_spec({"project": "churn"}), target))
     monkeypatch.setenv("REDIS_PASSWORD", password)
 
     config = load_config(config_file, tmp_path, tmp_path / "registry.db")

@@ -23,7 +23,7 @@ class Owner:
     uid: str
 
     @classmethod
-    def from_body(cls, body: Any) -> "Owner":
+    def from_body(cls, body: Any) -> Owner:
         meta = body["metadata"]
         return cls(meta["name"], meta["namespace"], meta["uid"])
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import predictflow_contract as contract
+
 from ..api.models import FeatureStoreSpec
 from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, resources
 from .runtime_pod import compare_with, pod_spec
@@ -23,9 +25,7 @@ def backfill_identity(spec: FeatureStoreSpec, store: StoreTarget, runtime_image:
     """What a backfill is for: a change of any of these needs a new one. `generation` is the one the
     store was first prepared at, so a store re-created later is backfilled again, never matched to
     the Job that filled its predecessor."""
-    return checksum(
-        store.type, store.endpoint, spec.project, spec.feature_repo.model_dump(), spec.offline_store.path, runtime_image, generation
-    )[:10]
+    return checksum(store.type, store.endpoint, spec.project, spec.feature_repo.model_dump(), spec.offline_store.path, runtime_image, generation)[:10]
 
 
 def backfill_job_name(owner: Owner, store: StoreTarget, identity: str) -> str:
@@ -41,14 +41,12 @@ def _container(spec: FeatureStoreSpec, image: str, args: list[str]) -> dict[str,
         "name": "materialize",
         "image": image,
         "command": MATERIALIZE + args,
-        "env": [{"name": "PREDICTFLOW_REPORT_PATH", "value": "/dev/termination-log"}],
+        "env": [{"name": contract.REPORT_PATH_ENV, "value": contract.TERMINATION_LOG}],
         "resources": resources(spec.materialization.resources),
     }
 
 
-def cron_job(
-    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, config_checksum: str
-) -> dict[str, Any]:
+def cron_job(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_image: str, config_checksum: str) -> dict[str, Any]:
     image = spec.materialization.image or runtime_image
     template_labels = labels(owner, COMPONENT, **_store_labels(store))
     return {

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import predictflow_contract as contract
+
 from ..api.models import FeatureStoreSpec
-from .common import container_security_context, pod_security_context, secret_env
-from .feast_config import COMPARE_KEY, COMPARE_MOUNT_DIR, CONFIG_KEY, CONFIG_MOUNT_DIR, config_map_name
-from .store import (
-    CA_MOUNT_DIR,
-    COMPARE_CA_MOUNT_DIR,
-    COMPARE_PASSWORD_ENV,
-    COMPARE_USERNAME_ENV,
-    READER,
-    REDIS_PASSWORD_ENV,
-    REDIS_USERNAME_ENV,
-    Credential,
-    StoreTarget,
-)
-from .common import Owner
+from .common import Owner, container_security_context, pod_security_context, secret_env
+from .feast_config import config_map_name
+from .store import READER, Credential, StoreTarget
 
 RUNTIME_UID = 10001
 _REPO_COPY_VOLUME = "feature-repo"
@@ -34,12 +25,11 @@ def credential_env(store: StoreTarget, role: str, username_env: str, password_en
 
 def feast_env(spec: FeatureStoreSpec, store: StoreTarget, role: str) -> list[dict[str, Any]]:
     return [
-        {"name": "PREDICTFLOW_FEAST_CONFIG", "value": f"{CONFIG_MOUNT_DIR}/{CONFIG_KEY}"},
-        {"name": "PREDICTFLOW_FEATURE_REPO", "value": spec.feature_repo.path},
-        {"name": "PREDICTFLOW_OFFLINE_PATH", "value": spec.offline_store.path},
-        {"name": "PREDICTFLOW_STORE_TYPE", "value": store.type},
+        {"name": contract.CONFIG_ENV, "value": f"{contract.CONFIG_MOUNT_DIR}/{contract.CONFIG_KEY}"},
+        {"name": contract.FEATURE_REPO_ENV, "value": spec.feature_repo.path},
+        {"name": contract.OFFLINE_PATH_ENV, "value": spec.offline_store.path},
         {"name": "HOME", "value": "/tmp"},
-        *credential_env(store, role, REDIS_USERNAME_ENV, REDIS_PASSWORD_ENV),
+        *credential_env(store, role, contract.REDIS_USERNAME_ENV, contract.REDIS_PASSWORD_ENV),
     ]
 
 
@@ -50,14 +40,12 @@ def feast_volumes(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> t
         {"name": "tmp", "emptyDir": {}},
     ]
     mounts: list[dict[str, Any]] = [
-        {"name": "feast-config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+        {"name": "feast-config", "mountPath": contract.CONFIG_MOUNT_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     if store.ca is not None:
-        volumes.append(
-            {"name": "store-ca", "secret": {"secretName": store.ca.name, "items": [{"key": store.ca.key, "path": "ca.crt"}]}}
-        )
-        mounts.append({"name": "store-ca", "mountPath": CA_MOUNT_DIR, "readOnly": True})
+        volumes.append({"name": "store-ca", "secret": {"secretName": store.ca.name, "items": [{"key": store.ca.key, "path": contract.CA_FILE}]}})
+        mounts.append({"name": "store-ca", "mountPath": contract.CA_MOUNT_DIR, "readOnly": True})
     if spec.feature_repo.config_map:
         volumes.append({"name": _REPO_COPY_VOLUME, "configMap": {"name": spec.feature_repo.config_map}})
         mounts.append({"name": _REPO_COPY_VOLUME, "mountPath": spec.feature_repo.path, "readOnly": True})
@@ -70,13 +58,13 @@ def feast_volumes(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget) -> t
 def compare_with(owner: Owner, serving: StoreTarget) -> tuple[list[dict], list[dict], list[dict]]:
     """(volumes, mounts, env) through which a backfill reads the store that serves now (as a reader)."""
     volumes: list[dict[str, Any]] = [{"name": "compare-config", "configMap": {"name": config_map_name(owner, serving)}}]
-    mounts: list[dict[str, Any]] = [{"name": "compare-config", "mountPath": COMPARE_MOUNT_DIR, "readOnly": True}]
+    mounts: list[dict[str, Any]] = [{"name": "compare-config", "mountPath": contract.COMPARE_MOUNT_DIR, "readOnly": True}]
     if serving.ca is not None:
-        volumes.append({"name": "compare-ca", "secret": {"secretName": serving.ca.name, "items": [{"key": serving.ca.key, "path": "ca.crt"}]}})
-        mounts.append({"name": "compare-ca", "mountPath": COMPARE_CA_MOUNT_DIR, "readOnly": True})
+        volumes.append({"name": "compare-ca", "secret": {"secretName": serving.ca.name, "items": [{"key": serving.ca.key, "path": contract.CA_FILE}]}})
+        mounts.append({"name": "compare-ca", "mountPath": contract.COMPARE_CA_MOUNT_DIR, "readOnly": True})
     env = [
-        {"name": "PREDICTFLOW_COMPARE_CONFIG", "value": f"{COMPARE_MOUNT_DIR}/{COMPARE_KEY}"},
-        *credential_env(serving, READER, COMPARE_USERNAME_ENV, COMPARE_PASSWORD_ENV),
+        {"name": contract.COMPARE_CONFIG_ENV, "value": f"{contract.COMPARE_MOUNT_DIR}/{contract.COMPARE_KEY}"},
+        *credential_env(serving, READER, contract.COMPARE_USERNAME_ENV, contract.COMPARE_PASSWORD_ENV),
     ]
     return volumes, mounts, env
 

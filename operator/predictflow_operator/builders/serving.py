@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import predictflow_contract as contract
+
 from ..api.models import FeatureStoreSpec
 from .common import CHECKSUM_ANNOTATION, FS_LABEL, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
 from .runtime_pod import pod_spec
 from .store import READER, StoreTarget
 
 COMPONENT = "serving"
-PORT = 3000
+PORT = contract.SERVING_PORT
 
 
 def name(owner: Owner) -> str:
@@ -21,26 +23,24 @@ def _probes(spec: FeatureStoreSpec) -> dict[str, Any]:
     http = lambda path: {"httpGet": {"path": path, "port": "http"}}  # noqa: E731
     return {
         # Starting derives the Feast registry and loads the model: allow it time once.
-        "startupProbe": {**http("/livez"), "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 36},
+        "startupProbe": {**http(contract.LIVE_PATH), "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 36},
         # Fails within ~2 s of Redis becoming unreachable; the service pings with a short timeout.
-        "readinessProbe": {**http("/readyz"), "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 1},
+        "readinessProbe": {**http(contract.READY_PATH), "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 1},
         # Checks Redis too (when livenessChecksRedis), but only restarts after a minute of failures,
         # so a Redis blip does not restart the fleet while a real outage still re-resolves DNS.
-        "livenessProbe": {**http("/livez"), "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6},
+        "livenessProbe": {**http(contract.LIVE_PATH), "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6},
     }
 
 
-def deployment(
-    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, serving_image: str, config_checksum: str
-) -> dict[str, Any]:
+def deployment(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, serving_image: str, config_checksum: str) -> dict[str, Any]:
     serving = spec.serving
     container = {
         "name": "serving",
         "image": serving.image or serving_image,
         "ports": [{"name": "http", "containerPort": PORT}],
         "env": [
-            {"name": "PREDICTFLOW_ON_STORE_DOWN", "value": serving.on_store_down},
-            {"name": "PREDICTFLOW_LIVENESS_CHECKS_REDIS", "value": "true" if serving.liveness_checks_redis else "false"},
+            {"name": contract.ON_STORE_DOWN_ENV, "value": serving.on_store_down},
+            {"name": contract.LIVENESS_CHECKS_REDIS_ENV, "value": "true" if serving.liveness_checks_redis else "false"},
             {"name": "BENTOML_PORT", "value": str(PORT)},
         ],
         "resources": resources(serving.resources),
