@@ -6,5 +6,4 @@ watermark    materialization watermarks kept in the online store itself
 freshness    the pub/sub freshness message sent after each run
 connection   redis-py clients from a Feast connection string
 datagen      deterministic example data for the offline store
-local_config the local-development feature_store.yaml
 """

@@ -22,7 +22,7 @@ def sample_entities(view: Any, limit: int = SAMPLE) -> list[dict[str, Any]]:
     keys = [column.name for column in view.entity_columns]
     table = ds.dataset(view.batch_source.path, format="parquet").to_table(columns=keys)
     rows = sorted({tuple(row[k] for k in keys) for row in table.to_pylist()})[:limit]
-    return [dict(zip(keys, row)) for row in rows]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -8,7 +8,7 @@ DIR/churn_features.parquet (what the feature view reads) and DIR/churn_labels.pa
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ FEATURES_FILE = "churn_features.parquet"
 LABELS_FILE = "churn_labels.parquet"
 CONTRACT_TYPES = ("month-to-month", "one-year", "two-year")
 # Fixed so the data is reproducible; rows are spread over the 30 days before it.
-ANCHOR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 FIRST_CUSTOMER_ID = 1001
 
 

@@ -25,9 +25,7 @@ def freshness_channel(project: str) -> str:
     return f"{FRESHNESS_CHANNEL_PREFIX}:{project}"
 
 
-def freshness_message(
-    project: str, feature_views: Sequence[str], rows: int, watermark: datetime, finished_at: datetime
-) -> str:
+def freshness_message(project: str, feature_views: Sequence[str], rows: int, watermark: datetime, finished_at: datetime) -> str:
     return json.dumps(
         {
             "project": project,

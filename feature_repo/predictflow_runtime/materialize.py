@@ -17,22 +17,24 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import tempfile
 import logging
+import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 from feast import FeatureStore
 from feast.repo_config import FeastConfigError
+
+import predictflow_contract as contract
 
 from .compare import compare_sample
 from .connection import redis_client
@@ -47,10 +49,6 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-# Kubernetes keeps what a container writes here in its terminated state, where the operator reads it.
-REPORT_PATH_ENV = "PREDICTFLOW_REPORT_PATH"
-# A backfill into a new store compares a sample with the store that serves, read through this config.
-COMPARE_CONFIG_ENV = "PREDICTFLOW_COMPARE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def source_rows(view: Any) -> int | None:
 
 def compared_with_serving(store: FeatureStore, repo: Path | None, feature_views: Sequence[str] | None) -> dict[str, Any] | None:
     """The sample comparison with the serving store, when $PREDICTFLOW_COMPARE_CONFIG names it."""
-    config = os.environ.get(COMPARE_CONFIG_ENV)
+    config = os.environ.get(contract.COMPARE_CONFIG_ENV)
     if not config:
         return None
     try:
@@ -211,13 +209,17 @@ def materialize_view(store: FeatureStore, client: redis.Redis, view: Any, now: d
     seconds = time.monotonic() - started
     log.info(
         "%s: %s done: %d rows written in %.2f s, watermark %s",
-        view.name, kind, rows, seconds, format_watermark(interval.end),
+        view.name,
+        kind,
+        rows,
+        seconds,
+        format_watermark(interval.end),
     )
     return ViewResult(view.name, interval, rows, seconds)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def run(
@@ -238,9 +240,7 @@ def run(
             log.error("%s: materialization failed: %s", view.name, error, exc_info=log.isEnabledFor(logging.DEBUG))
             report.failures[view.name] = str(error)
     if report.results:
-        message = freshness_message(
-            report.project, [r.feature_view for r in report.results], report.rows, now, clock()
-        )
+        message = freshness_message(report.project, [r.feature_view for r in report.results], report.rows, now, clock())
         receivers = publish_freshness(client, report.project, message)
         log.info("freshness published to %d subscriber(s)", receivers)
     return report
@@ -248,7 +248,8 @@ def run(
 
 def online_store_client(store: FeatureStore) -> redis.Redis:
     online = store.config.online_store
-    if getattr(online, "type", None) != "redis" or getattr(online, "redis_type", "redis") != "redis":
+    single_redis = getattr(online, "redis_type", contract.FEAST_REDIS_TYPE) == contract.FEAST_REDIS_TYPE
+    if getattr(online, "type", None) != contract.FEAST_ONLINE_STORE_TYPE or not single_redis:
         raise StoreConfigError("watermarks need a single-endpoint Redis online store (online_store.type: redis)")
     return redis_client(online.connection_string, socket_connect_timeout=10, socket_timeout=60)
 
@@ -268,9 +269,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Materialize offline features into the online store, incrementally from watermarks kept in it.",
     )
     parser.add_argument("--full", action="store_true", help="ignore watermarks: backfill every selected view")
-    parser.add_argument(
-        "--feature-view", action="append", dest="feature_views", metavar="NAME", help="only this view (repeatable)"
-    )
+    parser.add_argument("--feature-view", action="append", dest="feature_views", metavar="NAME", help="only this view (repeatable)")
     parser.add_argument("--config", type=Path, help="feature_store.yaml (default: $PREDICTFLOW_FEAST_CONFIG)")
     parser.add_argument("--repo", type=Path, help="feature definitions (default: $PREDICTFLOW_FEATURE_REPO)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging with tracebacks")
@@ -286,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run(store, client, full=args.full, feature_views=args.feature_views)
         sources = {view.name: source_rows(view) for view in online_feature_views(store, args.feature_views)}
         compared = compared_with_serving(store, args.repo, args.feature_views) if report.succeeded else None
-        write_report(report_json(report, sources, compared), os.environ.get(REPORT_PATH_ENV))
+        write_report(report_json(report, sources, compared), os.environ.get(contract.REPORT_PATH_ENV))
     except (StoreConfigError, FeastConfigError) as error:
         log.error("configuration error: %s", error)
         return EXIT_CONFIG

@@ -7,13 +7,16 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-SECRET_ENV_VARS = ("REDIS_PASSWORD",)
+import predictflow_contract as contract
+
 MASK = "***"
 _PASSWORD_PARAMETER = re.compile(r"(password=)[^,\s'\"]+", re.IGNORECASE)
 
 
 def secrets_from_env(environ: Mapping[str, str] = os.environ) -> list[str]:
-    return [environ[name] for name in SECRET_ENV_VARS if environ.get(name)]
+    """Every password the pod holds, as given and in the escaped form Feast's config receives."""
+    passwords = [environ[name] for name in contract.PASSWORD_ENVS if environ.get(name)]
+    return passwords + [contract.json_escaped(password) for password in passwords]
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -35,22 +35,14 @@ from feast.repo_config import RepoConfig, load_repo_config
 from feast.repo_contents import RepoContents
 from feast.repo_operations import get_repo_files, parse_repo
 
-CONFIG_ENV = "PREDICTFLOW_FEAST_CONFIG"
-DEFAULT_CONFIG = Path("/etc/predictflow/feature_store.yaml")
-REPO_ENV = "PREDICTFLOW_FEATURE_REPO"
-DEFAULT_REPO = Path("/opt/feature_repo")
-WORK_DIR_ENV = "PREDICTFLOW_WORK_DIR"
+import predictflow_contract as contract
 
+DEFAULT_CONFIG = Path(contract.CONFIG_MOUNT_DIR) / contract.CONFIG_KEY
 REGISTRY_FILE = "registry.db"
 DEFINITIONS_DIR = "repo"
 FEASTIGNORE = ".feastignore"
 
 _VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Feast expands ${VAR} in the yaml text, splits the connection string on commas and json-decodes
-# each value. A password therefore travels as ${NAME_AS_JSON}: NAME's value as a JSON string whose
-# every character but a letter or digit is a \u escape, so nothing in it can end the value, the
-# YAML scalar or the string, and Feast decodes exactly the password.
-AS_JSON_SUFFIX = "_AS_JSON"
 # parse_repo imports modules relative to the working directory, a process-wide setting.
 _IMPORT_LOCK = threading.Lock()
 
@@ -60,35 +52,28 @@ class StoreConfigError(RuntimeError):
 
 
 def config_path_from_env() -> Path:
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    return Path(os.environ.get(contract.CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def repo_path_from_env() -> Path:
-    return Path(os.environ.get(REPO_ENV) or DEFAULT_REPO)
+    return Path(os.environ.get(contract.FEATURE_REPO_ENV) or contract.DEFAULT_FEATURE_REPO)
 
 
 def unset_variables(config_text: str, environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
     """`${NAME}` references Feast would leave unexpanded because NAME is not set."""
     names = dict.fromkeys(_VARIABLE_REFERENCE.findall(config_text))
-    return [name for name in names if name not in environ and name.removesuffix(AS_JSON_SUFFIX) not in environ]
-
-
-def json_escaped(value: str) -> str:
-    """A JSON string literal of `value` made of letters, digits, quotes and \\u escapes only."""
-    units = value.encode("utf-16-be")
-    out = []
-    for i in range(0, len(units), 2):
-        code = int.from_bytes(units[i : i + 2], "big")
-        out.append(chr(code) if chr(code).isascii() and chr(code).isalnum() else f"\\u{code:04x}")
-    return '"' + "".join(out) + '"'
+    # ${NAME_AS_JSON} is derived from NAME (export_json_escaped): NAME is what must be set
+    return [name for name in names if name.removesuffix(contract.AS_JSON_SUFFIX) not in environ]
 
 
 def export_json_escaped(config_text: str, environ: dict[str, str] | os._Environ = os.environ) -> None:
-    """Set every ${NAME_AS_JSON} the yaml references from NAME."""
+    """Set every ${NAME_AS_JSON} the yaml references from NAME. Feast expands ${VAR} in the yaml
+    text, splits the connection string on commas and json-decodes each value: a JSON string of
+    letters, digits and \\u escapes can end neither the value nor the YAML scalar."""
     for name in dict.fromkeys(_VARIABLE_REFERENCE.findall(config_text)):
-        base = name.removesuffix(AS_JSON_SUFFIX)
+        base = name.removesuffix(contract.AS_JSON_SUFFIX)
         if name != base and base in environ:
-            environ[name] = json_escaped(environ[base])
+            environ[name] = contract.json_escaped(environ[base])
 
 
 def private_registry_config(registry: Any, registry_path: Path) -> dict[str, Any]:
@@ -105,7 +90,7 @@ def private_registry_config(registry: Any, registry_path: Path) -> dict[str, Any
 def load_config(config_path: Path, repo_path: Path, registry_path: Path) -> RepoConfig:
     """Feast's loader (with ${VAR} expansion), then the registry moved to `registry_path`."""
     if not config_path.is_file():
-        raise StoreConfigError(f"feature_store.yaml not found at {config_path} (set {CONFIG_ENV})")
+        raise StoreConfigError(f"feature_store.yaml not found at {config_path} (set {contract.CONFIG_ENV})")
     text = config_path.read_text()
     missing = unset_variables(text)
     if missing:
@@ -138,7 +123,7 @@ def copy_definitions(source: Path, destination: Path) -> Path:
     a data/ folder) are linked, so paths relative to the repo keep working.
     """
     if not source.is_dir():
-        raise StoreConfigError(f"feature repo not found at {source} (set {REPO_ENV})")
+        raise StoreConfigError(f"feature repo not found at {source} (set {contract.FEATURE_REPO_ENV})")
     if destination.exists():
         shutil.rmtree(destination)
     shutil.copytree(source, destination, ignore=_skip_hidden, copy_function=_copy_source_link_rest)
@@ -157,11 +142,7 @@ def _importable_from(repo_root: Path) -> Iterator[None]:
     repo_root = repo_root.resolve()
     shadowed_names = {_module_name(repo_root, path).split(".")[0] for path in get_repo_files(repo_root)}
     with _IMPORT_LOCK:
-        stashed = {
-            name: module
-            for name, module in sys.modules.items()
-            if name.split(".")[0] in shadowed_names
-        }
+        stashed = {name: module for name, module in sys.modules.items() if name.split(".")[0] in shadowed_names}
         for name in stashed:
             del sys.modules[name]
         before = set(sys.modules)
@@ -211,7 +192,7 @@ def derive_registry(store: FeatureStore, repo_root: Path) -> None:
 
 
 def _make_work_dir(work_dir: Path | str | None) -> Path:
-    chosen = work_dir or os.environ.get(WORK_DIR_ENV)
+    chosen = work_dir or os.environ.get(contract.WORK_DIR_ENV)
     if chosen:
         path = Path(chosen)
         path.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,12 @@ everything". Markers never expire, whatever the store's key_ttl_seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import redis
 
 MARKER_PREFIX = "predictflow:watermark"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so later timestamps sort later as strings
 
 # Move a marker forward only: a slow run that started earlier must not rewind a newer marker.
@@ -36,12 +36,12 @@ def marker_key(project: str, feature_view: str) -> str:
 def format_watermark(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("watermarks are timezone-aware")
-    return moment.astimezone(timezone.utc).strftime(_FORMAT)
+    return moment.astimezone(UTC).strftime(_FORMAT)
 
 
 def parse_watermark(raw: bytes | str) -> datetime:
     text = raw.decode() if isinstance(raw, bytes) else raw
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The local feature_store.yaml renderer and how a pod's config is loaded (with Feast's own loader)."""
+"""The one feature_store.yaml (predictflow_contract) as the runtime loads it, with Feast's own loader."""
 
 from pathlib import Path
 
@@ -6,49 +6,45 @@ import pytest
 import yaml
 from feast.repo_config import RepoConfig
 
-from predictflow_runtime.local_config import render_local_config
+import predictflow_contract as contract
 from predictflow_runtime.store import StoreConfigError, load_config, private_registry_config, unset_variables
 
 pytestmark = pytest.mark.unit
 
 
-def test_rendered_config_is_a_valid_feast_config(tmp_path):
-    text = render_local_config("churn", "127.0.0.1:6379,ssl=true", tmp_path / "registry.db", key_ttl_seconds=3600)
-    raw = yaml.safe_load(text)
-    config = RepoConfig(**raw)
+def _write(tmp_path: Path, connection: str, key_ttl_seconds: int = 0) -> Path:
+    path = tmp_path / "feature_store.yaml"
+    path.write_text(contract.render_feature_store_yaml("churn", connection, key_ttl_seconds))
+    return path
+
+
+def test_rendered_config_is_a_valid_feast_config():
+    connection = contract.connection_string("127.0.0.1:6379", tls=True, password_env=None)
+    config = RepoConfig(**yaml.safe_load(contract.render_feature_store_yaml("churn", connection, 3600)))
     assert config.project == "churn"
-    assert config.online_store.type == "redis"
+    assert config.online_store.type == contract.FEAST_ONLINE_STORE_TYPE
     assert config.online_store.connection_string == "127.0.0.1:6379,ssl=true"
     assert config.online_store.key_ttl_seconds == 3600
     assert config.entity_key_serialization_version == 3
     assert config.offline_store.type == "file"
-    assert config.registry.path == str(tmp_path / "registry.db")
+    assert config.registry.path == contract.REGISTRY_PATH
+    assert config.registry.cache_ttl_seconds == 0  # a pod's registry never changes under it
 
 
 def test_zero_ttl_is_omitted():
-    raw = yaml.safe_load(render_local_config("churn", "redis:6379", "/tmp/registry.db"))
+    raw = yaml.safe_load(contract.render_feature_store_yaml("churn", "redis:6379"))
     assert "key_ttl_seconds" not in raw["online_store"]
 
 
-def test_password_reference_is_written_as_a_reference():
-    text = render_local_config("churn", "redis:6379,password=${REDIS_PASSWORD}", "/tmp/registry.db")
-    assert yaml.safe_load(text)["online_store"]["connection_string"].endswith("password=${REDIS_PASSWORD}")
+def test_credentials_are_references_never_values():
+    connection = contract.connection_string("redis:6379", tls=True, ca_dir="/ca", username_env="WHO")
+    assert connection == "redis:6379,ssl=true,ssl_ca_certs=/ca/ca.crt,username=${WHO},password=${REDIS_PASSWORD_AS_JSON}"
 
 
-def test_feast_expands_the_password_from_the_environment(tmp_path, monkeypatch):
-    config_file = tmp_path / "feature_store.yaml"
-    config_file.write_text(render_local_config("churn", "redis:6379,ssl=true,password=${REDIS_PASSWORD}", "/x.db"))
-    monkeypatch.setenv("REDIS_PASSWORD", "from-the-secret")
-    config = load_config(config_file, tmp_path, tmp_path / "private.db")
-    assert config.online_store.connection_string == "redis:6379,ssl=true,password=from-the-secret"
-    assert "from-the-secret" not in config_file.read_text()
-
-
-def test_unset_variable_is_a_clear_error_not_a_literal_password(tmp_path, monkeypatch):
-    config_file = tmp_path / "feature_store.yaml"
-    config_file.write_text(render_local_config("churn", "redis:6379,password=${REDIS_PASSWORD}", "/x.db"))
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-    with pytest.raises(StoreConfigError, match="REDIS_PASSWORD"):
+def test_unset_password_is_a_clear_error_not_a_literal_password(tmp_path, monkeypatch):
+    config_file = _write(tmp_path, contract.connection_string("redis:6379"))
+    monkeypatch.delenv(contract.REDIS_PASSWORD_ENV, raising=False)
+    with pytest.raises(StoreConfigError, match=contract.REDIS_PASSWORD_ENV):
         load_config(config_file, tmp_path, tmp_path / "private.db")
 
 

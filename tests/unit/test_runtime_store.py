@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from predictflow_runtime.local_config import render_local_config
+import predictflow_contract as contract
+import yaml
+
 from predictflow_runtime.store import REGISTRY_FILE, StoreConfigError, open_store
 
 pytestmark = pytest.mark.unit
@@ -16,9 +18,12 @@ CHURN_REPO = Path(__file__).resolve().parents[2] / "feature_repo" / "churn"
 UNREACHABLE_REDIS = "127.0.0.1:1,socket_connect_timeout=1"
 
 
-def _config(tmp_path: Path, registry: str = "/tmp/predictflow-shared-registry.db", project: str = "churn") -> Path:
+def _config(tmp_path: Path, registry: str = contract.REGISTRY_PATH, project: str = "churn") -> Path:
+    """The operator's config, its registry pointed at `registry` (a path any pod could share)."""
+    config = contract.feature_store_config(project, UNREACHABLE_REDIS)
+    config["registry"]["path"] = registry
     path = tmp_path / "feature_store.yaml"
-    path.write_text(render_local_config(project, UNREACHABLE_REDIS, registry))
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
