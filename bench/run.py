@@ -33,7 +33,7 @@ import numpy as np
 
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.redis_server import start_redis
-from predictflow_serving.devstack import BentoServer, LocalStack, prepare_stack
+from predictflow_devtools.devstack import BentoServer, LocalStack, prepare_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CUSTOMERS = 1000
@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     redis = start_redis(directory / "redis")
     try:
         print("preparing: example data, materialization, model ...", flush=True)
-        stack = prepare_stack(directory / "stack", redis.endpoint, customers=CUSTOMERS)
+        stack = prepare_stack(directory / "stack", redis, customers=CUSTOMERS)
         print("measuring feature lookups ...", flush=True)
         lookup = lookup_benchmark(stack, plan, args.seed)
         print("measuring predict over HTTP ...", flush=True)

@@ -24,7 +24,7 @@ from .operator_process import OperatorProcess
 from .processes import free_port
 from .redis_server import start_redis
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .paths import REPO_ROOT
 NAMESPACE = "demo"
 
 
@@ -58,7 +58,7 @@ def control_plane_part(kubeconfig: Path, workdir: Path) -> None:
 
 
 def data_plane_part(workdir: Path) -> None:
-    from predictflow_serving.devstack import BentoServer, prepare_stack
+    from .devstack import BentoServer, prepare_stack
     from predictflow_runtime.store import open_store
 
     banner("materializing the churn features into a local Redis (password-protected)")
@@ -66,7 +66,7 @@ def data_plane_part(workdir: Path) -> None:
     server = None
     try:
         started = time.monotonic()
-        stack = prepare_stack(workdir / "stack", redis.endpoint, password=redis.password)
+        stack = prepare_stack(workdir / "stack", redis)
         print(f"materialized 1000 customers and trained the model in {time.monotonic() - started:.1f} s; "
               f"{redis.client().dbsize()} keys in Redis")
 

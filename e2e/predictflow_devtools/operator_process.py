@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from . import processes
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .paths import python_path
 
 
 class OperatorProcess:
@@ -23,7 +22,7 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / d) for d in ("operator", "serving", "feature_repo", "e2e")),
+            "PYTHONPATH": python_path(),
             # Far longer than any test: every step a test waits for is driven by watches.
             "PREDICTFLOW_RESYNC_SECONDS": "600",
             **self.env,

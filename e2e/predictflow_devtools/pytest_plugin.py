@@ -11,7 +11,7 @@ import pytest
 from .controlplane import ControlPlane, ControlPlaneInfo, apply_manifests
 from .redis_server import RedisServer, start_redis
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .paths import REPO_ROOT
 
 
 def binaries_dir() -> Path:

@@ -1,8 +1,9 @@
-"""A real redis-server on a free loopback port: plain or with TLS + AUTH (the ElastiCache stand-in),
+"""A real redis-server on a free loopback port, always with a password: plain or with TLS (the ElastiCache stand-in),
 or started from the operator's own redis.conf and ACL Secret (the in-cluster Redis)."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import ssl
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ def _redis_binary() -> str:
 
 
 def start_redis(directory: Path, *, tls: bool = False, password: str | None = None) -> RedisServer:
+    """A redis-server on loopback that, like every store the operator makes, requires a password
+    (a generated one unless given)."""
+    password = password or secrets.token_urlsafe(18)
     directory.mkdir(parents=True, exist_ok=True)
     port = processes.free_port()
     lines = [
@@ -103,8 +107,7 @@ def start_redis(directory: Path, *, tls: bool = False, password: str | None = No
         ]
     else:
         lines.append(f"port {port}")
-    if password:
-        lines.append(f"requirepass {password}")
+    lines.append(f"requirepass {password}")
     (directory / "redis.conf").write_text("\n".join(lines) + "\n")
     server = RedisServer("127.0.0.1", port, password, ca_cert, directory)
     return server.start()

@@ -8,7 +8,8 @@ writer; this is only the read path, and it returns what `get_online_features` re
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -46,7 +47,7 @@ class FeatureLookup:
             # connection, which either works or fails at connect time, within its timeout.
             return self.plan.decode(self._round_trip(commands))
 
-    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[Optional[bytes]]]:
+    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
         connection = self._pool.get_connection()
         try:
             connection.send_packed_command(connection.pack_commands(commands))
@@ -80,7 +81,7 @@ class AsyncFeatureLookup:
         except _ConnectionLost:
             return self.plan.decode(await self._round_trip(commands))
 
-    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[Optional[bytes]]]:
+    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
         connection = await self._pool.get_connection()
         try:
             await connection.send_packed_command(connection.pack_commands(commands))

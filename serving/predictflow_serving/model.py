@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,12 +51,12 @@ class ChurnModel:
     def score(self, features: Mapping[str, Any]) -> float:
         """The churn probability for one customer's features."""
         logit = self.bias
-        for name, mean, scale, weight in zip(NUMERIC_FEATURES, self.means, self.scales, self.numeric_weights):
+        for name, mean, scale, weight in zip(NUMERIC_FEATURES, self.means, self.scales, self.numeric_weights, strict=True):
             value = features.get(name)
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 logit += weight * (float(value) - mean) / scale
         category = features.get(CATEGORICAL_FEATURE)
-        for known, weight in zip(self.categories, self.category_weights):
+        for known, weight in zip(self.categories, self.category_weights, strict=True):
             if category == known:
                 logit += weight
         return 1.0 / (1.0 + math.exp(-logit))
@@ -64,7 +65,7 @@ class ChurnModel:
         return json.dumps({"features": list(FEATURES), **asdict(self)}, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "ChurnModel":
+    def from_json(cls, text: str) -> ChurnModel:
         document = json.loads(text)
         if tuple(document["features"]) != FEATURES:
             raise ValueError("the saved model was trained on other features")

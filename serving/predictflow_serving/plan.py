@@ -15,15 +15,18 @@ time only the entity values are packed and the replies decoded.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import call
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from feast import Entity, FeatureStore, FeatureView
 from feast.feature_view import DUMMY_ENTITY_NAME
 from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
 from feast.value_type import ValueType
+
+import predictflow_contract as contract
 
 from .wire import Decoder, decode_event_timestamp, decoder_for
 
@@ -40,7 +43,7 @@ class FeatureRow:
 
     __slots__ = ("features", "_views", "_raw_timestamps")
 
-    def __init__(self, features: dict[str, Any], views: tuple[str, ...], raw_timestamps: Sequence[Optional[bytes]]):
+    def __init__(self, features: dict[str, Any], views: tuple[str, ...], raw_timestamps: Sequence[bytes | None]):
         self.features = features
         self._views = views
         self._raw_timestamps = raw_timestamps
@@ -51,9 +54,9 @@ class FeatureRow:
         return any(raw is not None for raw in self._raw_timestamps)
 
     @property
-    def event_timestamps(self) -> dict[str, Optional[datetime]]:
+    def event_timestamps(self) -> dict[str, datetime | None]:
         """Per feature view; None when the store has no row for the entity in that view."""
-        return {view: decode_event_timestamp(raw) for view, raw in zip(self._views, self._raw_timestamps)}
+        return {view: decode_event_timestamp(raw) for view, raw in zip(self._views, self._raw_timestamps, strict=True)}
 
     def __repr__(self) -> str:
         return f"FeatureRow(features={self.features!r}, event_timestamps={self.event_timestamps!r})"
@@ -97,7 +100,7 @@ class KeyGroup:
         if len(self.value_encoders) == 1:
             value = self.value_encoders[0](row[self.join_keys[0]])
         else:
-            value = b"".join(encode(row[key]) for key, encode in zip(self.join_keys, self.value_encoders))
+            value = b"".join(encode(row[key]) for key, encode in zip(self.join_keys, self.value_encoders, strict=True))
         return self.key_prefix + value + project_suffix
 
 
@@ -116,24 +119,21 @@ class LookupPlan:
         suffix = self.project.encode("utf-8")
         return [(group.redis_key(row, suffix), group.fields) for row in rows for group in self.groups]
 
-    def decode(self, replies: Sequence[Sequence[Optional[bytes]]]) -> list[FeatureRow]:
+    def decode(self, replies: Sequence[Sequence[bytes | None]]) -> list[FeatureRow]:
         """FeatureRows from the HMGET replies to `commands(rows)`, in the same order."""
         if len(self.groups) == 1:
             group = self.groups[0]
             names, decoders, views = group.output_names, group.decoders, group.views
             first_ts = len(names)
-            return [
-                FeatureRow(dict(zip(names, map(call, decoders, reply))), views, reply[first_ts:])
-                for reply in replies
-            ]
+            return [FeatureRow(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
         results = []
         per_row = len(self.groups)
         for start in range(0, len(replies), per_row):
             features: dict[str, Any] = {}
             view_names: list[str] = []
-            raw_timestamps: list[Optional[bytes]] = []
-            for group, reply in zip(self.groups, replies[start : start + per_row]):
-                features.update(zip(group.output_names, map(call, group.decoders, reply)))
+            raw_timestamps: list[bytes | None] = []
+            for group, reply in zip(self.groups, replies[start : start + per_row], strict=True):
+                features.update(zip(group.output_names, map(call, group.decoders, reply), strict=True))
                 view_names.extend(group.views)
                 raw_timestamps.extend(reply[len(group.output_names) :])
             results.append(FeatureRow(features, tuple(view_names), raw_timestamps))
@@ -161,9 +161,7 @@ def build_plan(
 ) -> LookupPlan:
     """A plan for `references` ("view:feature") given the registry's views and entities."""
     if entity_key_serialization_version != SUPPORTED_SERIALIZATION_VERSION:
-        raise ValueError(
-            f"entity_key_serialization_version {entity_key_serialization_version} is not supported; use 3"
-        )
+        raise ValueError(f"entity_key_serialization_version {entity_key_serialization_version} is not supported; use 3")
     views_by_name = {view.name: view for view in feature_views}
     requested: dict[str, list[str]] = {}
     for reference in references:
@@ -175,11 +173,7 @@ def build_plan(
             raise ValueError(f"feature {feature!r} is not in feature view {view_name!r}")
         requested.setdefault(view_name, []).append(feature)
 
-    output_names = [
-        f"{view}__{feature}" if full_feature_names else feature
-        for view, features in requested.items()
-        for feature in features
-    ]
+    output_names = [f"{view}__{feature}" if full_feature_names else feature for view, features in requested.items() for feature in features]
     duplicates = sorted({name for name in output_names if output_names.count(name) > 1})
     if duplicates:
         raise ValueError(f"feature names {duplicates} collide; use full_feature_names")
@@ -193,10 +187,7 @@ def build_plan(
         key_types.update(view_key_types)
         by_join_keys.setdefault(tuple(sorted(view_key_types)), []).append((view, features))
 
-    groups = tuple(
-        _key_group(join_keys, members, key_types, full_feature_names, online_versioning)
-        for join_keys, members in by_join_keys.items()
-    )
+    groups = tuple(_key_group(join_keys, members, key_types, full_feature_names, online_versioning) for join_keys, members in by_join_keys.items())
     return LookupPlan(project=project, groups=groups, output_names=tuple(output_names))
 
 
@@ -237,7 +228,7 @@ def _key_group(
             fields.append(_mmh3(f"{stored}:{feature}"))
             names.append(f"{view.name}__{feature}" if full_feature_names else feature)
             decoders.append(decoder_for(types[feature]))
-    fields.extend(f"_ts:{stored}".encode("utf-8") for stored in stored_names)
+    fields.extend(f"_ts:{stored}".encode() for stored in stored_names)
     return KeyGroup(
         join_keys=join_keys,
         key_prefix=b"".join(prefix),
@@ -253,9 +244,9 @@ def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_featu
     """A plan from an opened Feast FeatureStore (its registry and feature_store.yaml)."""
     config = store.config
     online = config.online_store
-    if getattr(online, "type", None) not in ("redis", "feast.infra.online_stores.redis.RedisOnlineStore"):
+    if getattr(online, "type", None) not in (contract.FEAST_ONLINE_STORE_TYPE, "feast.infra.online_stores.redis.RedisOnlineStore"):
         raise ValueError(f"the fast lookup reads Redis online stores, not {getattr(online, 'type', online)!r}")
-    if getattr(online, "redis_type", "redis") != "redis":
+    if getattr(online, "redis_type", contract.FEAST_REDIS_TYPE) != contract.FEAST_REDIS_TYPE:
         raise ValueError("the fast lookup reads single-node Redis (redis_type: redis)")
     view_names = {parse_feature_reference(ref)[0] for ref in references}
     views = [store.get_feature_view(name) for name in sorted(view_names)]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -27,8 +28,8 @@ log = logging.getLogger("predictflow.serving")
 @dataclass(frozen=True)
 class Prediction:
     customer_id: int
-    score: Optional[float]
-    features: Optional[dict[str, Any]]
+    score: float | None
+    features: dict[str, Any] | None
     stale: bool
     found: bool
 
@@ -48,7 +49,7 @@ class StoreUnavailable:
     missing: tuple[int, ...] = ()  # stale mode: customers with no features in the cache
 
 
-Outcome = Union[list[Prediction], StoreUnavailable]
+Outcome = list[Prediction] | StoreUnavailable
 
 
 def describe(error: BaseException) -> str:
@@ -74,7 +75,7 @@ class ChurnPredictor:
                 self.store_failed(error)
             else:
                 self.store_answered()
-                return [self._fresh(customer_id, row) for customer_id, row in zip(customer_ids, features)]
+                return [self._fresh(customer_id, row) for customer_id, row in zip(customer_ids, features, strict=True)]
         return self._without_store(customer_ids)
 
     def _fresh(self, customer_id: int, row: Any) -> Prediction:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Optional
+from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class StaleCache:
@@ -26,7 +27,7 @@ class StaleCache:
         if len(entries) > self.capacity:
             entries.popitem(last=False)
 
-    def recall(self, key: Hashable) -> Optional[dict[str, Any]]:
+    def recall(self, key: Hashable) -> dict[str, Any] | None:
         features = self._entries.get(key)
         if features is not None:
             self._entries.move_to_end(key)
@@ -45,7 +46,7 @@ class StoreBreaker:
         self.retry_after = retry_after
         self._clock = clock
         self._skip_until = 0.0
-        self.last_error: Optional[str] = None
+        self.last_error: str | None = None
 
     @property
     def is_open(self) -> bool:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import bentoml
 
@@ -96,8 +96,8 @@ class ChurnService:
     async def predict(
         self,
         ctx: bentoml.Context,
-        customer_id: Optional[int] = None,
-        customer_ids: Optional[list[int]] = None,
+        customer_id: int | None = None,
+        customer_ids: list[int] | None = None,
     ) -> dict[str, Any]:
         if (customer_id is None) == (customer_ids is None):
             ctx.response.status_code = 400

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Mapping, Optional
+
+import predictflow_contract as contract
 
 from .model import MODEL_NAME
 
 
-class OnStoreDown(str, Enum):
+class OnStoreDown(StrEnum):
     """`spec.serving.onStoreDown`: what predictions do while the online store is unreachable."""
 
     STALE = "stale"  # answer from the last features seen for the entity, flagged stale
@@ -24,7 +26,7 @@ class ServingSettings:
     stale_cache_size: int = 50_000  # about 25 MB for the churn features
     liveness_checks_redis: bool = True
     model_tag: str = f"{MODEL_NAME}:latest"
-    model_store: Optional[Path] = None  # a model store directory other than $BENTOML_HOME/models
+    model_store: Path | None = None  # a model store directory other than $BENTOML_HOME/models
     redis_timeout_seconds: float = 0.25  # connect and socket timeouts of feature lookups
     lookup_deadline_seconds: float = 0.75  # a whole lookup, reconnect included
     probe_timeout_seconds: float = 1.0  # the whole readiness/liveness ping, on a fresh connection
@@ -32,7 +34,7 @@ class ServingSettings:
     max_batch: int = 1000
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ServingSettings":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServingSettings:
         defaults = cls()
 
         def text(name: str, default: str) -> str:
@@ -48,12 +50,12 @@ class ServingSettings:
                 raise ValueError(f"{name} must be positive, not {raw}")
             return value
 
-        mode = text("PREDICTFLOW_ON_STORE_DOWN", defaults.on_store_down.value).lower()
+        mode = text(contract.ON_STORE_DOWN_ENV, defaults.on_store_down.value).lower()
         if mode not in {m.value for m in OnStoreDown}:
-            raise ValueError(f"PREDICTFLOW_ON_STORE_DOWN={mode!r}: use 'stale' or 'unavailable'")
-        liveness = text("PREDICTFLOW_LIVENESS_CHECKS_REDIS", "true").lower()
+            raise ValueError(f"{contract.ON_STORE_DOWN_ENV}={mode!r}: use 'stale' or 'unavailable'")
+        liveness = text(contract.LIVENESS_CHECKS_REDIS_ENV, "true").lower()
         if liveness not in ("true", "false"):
-            raise ValueError(f"PREDICTFLOW_LIVENESS_CHECKS_REDIS={liveness!r}: use 'true' or 'false'")
+            raise ValueError(f"{contract.LIVENESS_CHECKS_REDIS_ENV}={liveness!r}: use 'true' or 'false'")
         return cls(
             on_store_down=OnStoreDown(mode),
             stale_cache_size=int(number("PREDICTFLOW_STALE_CACHE_SIZE", defaults.stale_cache_size, int)),

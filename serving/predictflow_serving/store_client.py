@@ -42,9 +42,7 @@ def sync_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> redi
 
 
 def async_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis(
-        **read_path_kwargs(connection_string, timeouts), retry=redis.asyncio.retry.Retry(NoBackoff(), 0)
-    )
+    return redis.asyncio.Redis(**read_path_kwargs(connection_string, timeouts), retry=redis.asyncio.retry.Retry(NoBackoff(), 0))
 
 
 async def ping_fresh(connection_string: str, deadline: float) -> bool:
@@ -57,10 +55,10 @@ async def ping_fresh(connection_string: str, deadline: float) -> bool:
     try:
         async with asyncio.timeout(deadline):
             return bool(await client.ping())  # type: ignore[misc]
-    except (RedisError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, RedisError, OSError):
         return False
     finally:
         try:
             await asyncio.wait_for(client.aclose(), timeout=deadline)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             pass

@@ -13,15 +13,16 @@ conversion, so the result is always what Feast would have returned.
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import NULL_TIMESTAMP_INT_VALUE, feast_value_type_to_python_type
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-Decoder = Callable[[Optional[bytes]], Any]
+Decoder = Callable[[bytes | None], Any]
 
 _unpack_double = struct.Struct("<d").unpack_from
 _unpack_float = struct.Struct("<f").unpack_from
@@ -40,7 +41,7 @@ _TAG_BOOL = 0x38  # bool_val = 7, varint
 _TAG_UNIX_TIMESTAMP = 0x40  # unix_timestamp_val = 8, varint
 
 
-def decode_with_protobuf(data: Optional[bytes], value_type: ValueType = ValueType.UNKNOWN) -> Any:
+def decode_with_protobuf(data: bytes | None, value_type: ValueType = ValueType.UNKNOWN) -> Any:
     """The reference decoding: protobuf, then Feast's own conversion to Python.
 
     A missing field (None) and a null value (an empty Value) both read as None.
@@ -50,7 +51,7 @@ def decode_with_protobuf(data: Optional[bytes], value_type: ValueType = ValueTyp
     return feast_value_type_to_python_type(ValueProto.FromString(data), value_type)
 
 
-def _tail_varint(data: bytes) -> Optional[int]:
+def _tail_varint(data: bytes) -> int | None:
     """The unsigned varint that fills `data` after its tag byte, or None if it does not."""
     result = 0
     shift = 0
@@ -64,7 +65,7 @@ def _tail_varint(data: bytes) -> Optional[int]:
     return None
 
 
-def _tail_length_delimited(data: bytes) -> Optional[bytes]:
+def _tail_length_delimited(data: bytes) -> bytes | None:
     """The payload of a length-delimited field that fills `data`, or None if it does not."""
     if len(data) > 1 and data[1] < 0x80:
         if data[1] + 2 == len(data):
@@ -81,19 +82,19 @@ def _tail_length_delimited(data: bytes) -> Optional[bytes]:
     return None
 
 
-def _decode_double(data: Optional[bytes]) -> Any:
+def _decode_double(data: bytes | None) -> Any:
     if data is not None and len(data) == 9 and data[0] == _TAG_DOUBLE:
         return _unpack_double(data, 1)[0]
     return decode_with_protobuf(data, ValueType.DOUBLE)
 
 
-def _decode_float(data: Optional[bytes]) -> Any:
+def _decode_float(data: bytes | None) -> Any:
     if data is not None and len(data) == 5 and data[0] == _TAG_FLOAT:
         return _unpack_float(data, 1)[0]
     return decode_with_protobuf(data, ValueType.FLOAT)
 
 
-def _decode_int64(data: Optional[bytes]) -> Any:
+def _decode_int64(data: bytes | None) -> Any:
     if data and data[0] == _TAG_INT64:
         if len(data) == 2 and data[1] < 0x80:
             return data[1]
@@ -103,7 +104,7 @@ def _decode_int64(data: Optional[bytes]) -> Any:
     return decode_with_protobuf(data, ValueType.INT64)
 
 
-def _decode_int32(data: Optional[bytes]) -> Any:
+def _decode_int32(data: bytes | None) -> Any:
     if data and data[0] == _TAG_INT32:
         value = _tail_varint(data)
         if value is not None:
@@ -112,13 +113,13 @@ def _decode_int32(data: Optional[bytes]) -> Any:
     return decode_with_protobuf(data, ValueType.INT32)
 
 
-def _decode_bool(data: Optional[bytes]) -> Any:
+def _decode_bool(data: bytes | None) -> Any:
     if data is not None and len(data) == 2 and data[0] == _TAG_BOOL and data[1] < 0x80:
         return data[1] != 0
     return decode_with_protobuf(data, ValueType.BOOL)
 
 
-def _decode_string(data: Optional[bytes]) -> Any:
+def _decode_string(data: bytes | None) -> Any:
     if data and data[0] == _TAG_STRING:
         payload = _tail_length_delimited(data)
         if payload is not None:
@@ -126,7 +127,7 @@ def _decode_string(data: Optional[bytes]) -> Any:
     return decode_with_protobuf(data, ValueType.STRING)
 
 
-def _decode_bytes(data: Optional[bytes]) -> Any:
+def _decode_bytes(data: bytes | None) -> Any:
     if data and data[0] == _TAG_BYTES:
         payload = _tail_length_delimited(data)
         if payload is not None:
@@ -134,14 +135,14 @@ def _decode_bytes(data: Optional[bytes]) -> Any:
     return decode_with_protobuf(data, ValueType.BYTES)
 
 
-def _decode_unix_timestamp(data: Optional[bytes]) -> Any:
+def _decode_unix_timestamp(data: bytes | None) -> Any:
     if data and data[0] == _TAG_UNIX_TIMESTAMP:
         value = _tail_varint(data)
         if value is not None:
             seconds = value - _UINT64 if value >= _INT64_SIGN else value
             if seconds == NULL_TIMESTAMP_INT_VALUE:
                 return None
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+            return datetime.fromtimestamp(seconds, tz=UTC)
     return decode_with_protobuf(data, ValueType.UNIX_TIMESTAMP)
 
 
@@ -165,9 +166,9 @@ def decoder_for(value_type: ValueType) -> Decoder:
     return lambda data: decode_with_protobuf(data, value_type)
 
 
-def decode_event_timestamp(data: Optional[bytes]) -> Optional[datetime]:
+def decode_event_timestamp(data: bytes | None) -> datetime | None:
     """A `_ts:<view>` field as Feast reads it; None when the entity has no row for the view."""
     if data is None:
         return None
     parsed = Timestamp.FromString(data)
-    return datetime.fromtimestamp(parsed.seconds + parsed.nanos / 1_000_000_000.0, tz=timezone.utc)
+    return datetime.fromtimestamp(parsed.seconds + parsed.nanos / 1_000_000_000.0, tz=UTC)

@@ -24,32 +24,22 @@ import pytest
 import redis
 from feast import FeatureStore
 
+import predictflow_contract as contract
+from predictflow_devtools import feast_config
+from predictflow_devtools.paths import CHURN_REPO, python_path
 from predictflow_devtools.redis_server import RedisServer, start_redis
 from predictflow_runtime import datagen
 from predictflow_runtime.freshness import freshness_channel
-from predictflow_runtime.local_config import render_local_config
 from predictflow_runtime.materialize import run
 from predictflow_runtime.store import StoreConfigError, open_store
 from predictflow_runtime.watermark import advance_watermark, marker_key, read_watermark
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(300)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHURN_REPO = REPO_ROOT / "feature_repo" / "churn"
 CUSTOMERS = 200
 VIEW = "churn_features"
 FEATURES = ["tenure_months", "monthly_charges", "total_charges", "contract_type", "support_tickets_90d"]
 KEY_TTL_SECONDS = 86_400
-
-
-def connection_string(server: RedisServer) -> str:
-    """What the operator renders: the password stays a ${REDIS_PASSWORD} reference."""
-    parts = [server.endpoint]
-    if server.tls:
-        parts += ["ssl=true", f"ssl_ca_certs={server.ca_cert}"]
-    if server.password:
-        parts.append("password=${REDIS_PASSWORD}")
-    return ",".join(parts)
 
 
 @dataclass
@@ -61,12 +51,11 @@ class Setup:
 
     def environment(self, **extra: str) -> dict[str, str]:
         env = {
-            "PREDICTFLOW_FEAST_CONFIG": str(self.config),
-            "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),
-            "PREDICTFLOW_OFFLINE_PATH": str(self.offline),
+            contract.CONFIG_ENV: str(self.config),
+            contract.FEATURE_REPO_ENV: str(CHURN_REPO),
+            contract.OFFLINE_PATH_ENV: str(self.offline),
+            **feast_config.credentials_env(self.server),
         }
-        if self.server.password:
-            env["REDIS_PASSWORD"] = self.server.password
         return {**env, **extra}
 
 
@@ -78,9 +67,7 @@ def use_environment(monkeypatch: pytest.MonkeyPatch, setup: Setup) -> None:
 def make_setup(tmp_path: Path, server: RedisServer) -> Setup:
     project = f"mat_{uuid.uuid4().hex[:8]}"
     config = tmp_path / "feature_store.yaml"
-    config.write_text(
-        render_local_config(project, connection_string(server), "/tmp/unused-registry.db", KEY_TTL_SECONDS)
-    )
+    config.write_text(feast_config.feature_store_yaml(project, server, KEY_TTL_SECONDS))
     offline = tmp_path / "offline"
     datagen.write(offline, customers=CUSTOMERS, seed=7)
     return Setup(project, config, offline, server)
@@ -123,11 +110,7 @@ def append_offline_rows(offline: Path, customer_ids: list[int], event_time: pd.T
 def own_server(request, tmp_path_factory):
     """A redis-server only this test uses, so FLUSHALL is safe."""
     tls = request.param == "tls"
-    server = start_redis(
-        tmp_path_factory.mktemp(f"redis-{request.param}"),
-        tls=tls,
-        password=secrets.token_urlsafe(24) if tls else None,
-    )
+    server = start_redis(tmp_path_factory.mktemp(f"redis-{request.param}"), tls=tls)
     yield server
     server.stop()
 
@@ -213,12 +196,11 @@ def test_unknown_feature_view_is_refused(redis_server, tmp_path, monkeypatch):
 
 
 def run_cli(setup: Setup, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    python_path = os.pathsep.join(str(REPO_ROOT / d) for d in ("operator", "serving", "feature_repo", "e2e"))
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": python_path,
-        "PREDICTFLOW_WORK_DIR": str(tmp_path / "job-work"),
+        "PYTHONPATH": python_path(),
+        contract.WORK_DIR_ENV: str(tmp_path / "job-work"),
         **setup.environment(**env),
     }
     return subprocess.run(
@@ -303,14 +285,18 @@ def test_a_backfill_compares_a_sample_with_the_serving_store_and_reports_differe
     serving = make_setup(tmp_path / "serving", redis_server)
     assert run_cli(serving, tmp_path / "serving").returncode == 0
     new_config = tmp_path / "new.yaml"
-    new_config.write_text(render_local_config(serving.project, connection_string(redis_tls_server), "/tmp/unused-registry.db", KEY_TTL_SECONDS))
+    new_config.write_text(feast_config.feature_store_yaml(serving.project, redis_tls_server, KEY_TTL_SECONDS))
     new = Setup(serving.project, new_config, serving.offline, redis_tls_server)
-    compare_config = tmp_path / "compare.yaml"  # what the operator mounts: the serving store, its password as PREDICTFLOW_COMPARE_PASSWORD
-    compare_config.write_text(serving.config.read_text())
+    compare_config = tmp_path / contract.COMPARE_KEY  # what the operator mounts: the serving store under the compare names
+    compare_config.write_text(feast_config.compare_yaml(serving.project, redis_server, KEY_TTL_SECONDS))
+    compare_env = feast_config.credentials_env(redis_server, compare=True)
 
     def backfill() -> dict:
         report_path = tmp_path / "report.json"
-        job = run_cli(new, tmp_path / "new", "--full", PREDICTFLOW_REPORT_PATH=str(report_path), PREDICTFLOW_COMPARE_CONFIG=str(compare_config))
+        job = run_cli(
+            new, tmp_path / "new", "--full",
+            **{contract.REPORT_PATH_ENV: str(report_path), contract.COMPARE_CONFIG_ENV: str(compare_config), **compare_env},
+        )
         assert job.returncode == 0, job.stdout + job.stderr
         return json.loads(report_path.read_text())["compared"]
 

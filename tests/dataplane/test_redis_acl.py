@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import yaml
 from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -22,6 +21,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 
 from predictflow_devtools import processes
 from predictflow_devtools.pki import CertificateAuthority
+from predictflow_devtools.paths import CHURN_REPO, python_path
 from predictflow_devtools.redis_server import RedisServer, start_operator_redis
 from predictflow_operator import passwords
 from predictflow_operator.api.models import parse_spec
@@ -34,8 +34,6 @@ from predictflow_runtime.watermark import marker_key
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(300)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHURN_REPO = REPO_ROOT / "feature_repo" / "churn"
 OWNER = Owner("churn", "ml", "0b9c3f6e-0000-4000-8000-000000000001")
 VIEW = "churn_features"
 CUSTOMERS = 50
@@ -115,7 +113,7 @@ class OperatorRedis:
         target = target_of(record)
         path = tmp_path / f"feature_store-{uuid.uuid4().hex[:6]}.yaml"
         ca_dir = {"ca_dir": str(self.ca_cert.parent)} if self.ca_cert else {}  # where the pod mounts ca.crt
-        path.write_text(yaml.safe_dump(feast_config.feature_store_yaml(self.spec, target, **ca_dir), sort_keys=False))
+        path.write_text(feast_config.feature_store_yaml(self.spec, target, **ca_dir))
         return path, target
 
     def stop(self) -> None:
@@ -139,11 +137,10 @@ def _materialize(store: OperatorRedis, tmp_path: Path, *args: str, role: str = W
     offline = tmp_path / "offline"
     if not offline.exists():
         datagen.write(offline, customers=CUSTOMERS, seed=11)
-    python_path = os.pathsep.join(str(REPO_ROOT / d) for d in ("operator", "serving", "feature_repo", "e2e"))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": python_path,
+        "PYTHONPATH": python_path(),
         "PREDICTFLOW_WORK_DIR": str(tmp_path / f"job-{uuid.uuid4().hex[:6]}"),
         "PREDICTFLOW_FEAST_CONFIG": str(config),
         "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),

@@ -21,7 +21,7 @@ import pytest
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.redis_server import start_redis
 from predictflow_runtime.datagen import FEATURES_FILE
-from predictflow_serving.devstack import BentoServer, prepare_stack
+from predictflow_devtools.devstack import BentoServer, prepare_stack
 from predictflow_serving.model import MODEL_FILE, ChurnModel
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(600)]
@@ -40,7 +40,7 @@ def redis(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(redis, tmp_path_factory):
-    return prepare_stack(tmp_path_factory.mktemp("service-stack"), redis.endpoint, password=redis.password)
+    return prepare_stack(tmp_path_factory.mktemp("service-stack"), redis)
 
 
 @pytest.fixture(scope="module")

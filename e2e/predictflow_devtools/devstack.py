@@ -1,7 +1,7 @@
-"""A local serving stack for tests, the benchmark and development (not used in the image).
+"""A local serving stack for tests, the benchmark and the local demo.
 
 It does what the operator and the image build do, with local paths: write the example data
-and a feature_store.yaml, fill Redis with the materialization job
+and the operator's feature_store.yaml for the store, fill Redis with the materialization job
 (`python -m predictflow_runtime.materialize --full`), train the model into a BENTOML_HOME
 (`python -m predictflow_serving.model`), and run a service with `bentoml serve` as a process.
 """
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 
+import predictflow_contract as contract
 from predictflow_runtime import datagen
-from predictflow_runtime.local_config import render_local_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHURN_REPO = REPO_ROOT / "feature_repo" / "churn"
-SOURCE_PATHS = [REPO_ROOT / "operator", REPO_ROOT / "serving", REPO_ROOT / "feature_repo", REPO_ROOT / "e2e"]
+from . import feast_config
+from .paths import CHURN_REPO, REPO_ROOT, python_path
+from .redis_server import RedisServer
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ class LocalStack:
         env = dict(os.environ)
         env.update(self.env)
         env.update(overrides)
-        paths = [str(p) for p in SOURCE_PATHS] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env["PYTHONPATH"] = python_path(env.get("PYTHONPATH", ""))
         return env
 
 
@@ -52,10 +51,8 @@ def _run(args: list[str], env: Mapping[str, str], what: str, timeout: float = 30
 
 def prepare_stack(
     directory: Path,
-    endpoint: str,
+    server: RedisServer,
     *,
-    password: Optional[str] = None,
-    tls_ca: Optional[Path] = None,
     customers: int = 1000,
     project: str = "churn",
     key_ttl_seconds: int = 0,
@@ -64,28 +61,19 @@ def prepare_stack(
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data"
     datagen.write(data, customers=customers)
-
-    parts = [endpoint]
-    if tls_ca is not None:
-        parts += ["ssl=true", f"ssl_ca_certs={tls_ca}"]
-    if password:
-        parts.append("password=${REDIS_PASSWORD}")  # Feast expands it; the file holds no secret
-    config = directory / "feature_store.yaml"
-    # The registry path is replaced by a private one in each process (predictflow_runtime.store).
-    config.write_text(render_local_config(project, ",".join(parts), directory / "registry.db", key_ttl_seconds))
-
+    config = directory / contract.CONFIG_KEY
+    config.write_text(feast_config.feature_store_yaml(project, server, key_ttl_seconds))
     env = {
-        "PREDICTFLOW_FEAST_CONFIG": str(config),
-        "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),
-        "PREDICTFLOW_OFFLINE_PATH": str(data),
+        contract.CONFIG_ENV: str(config),
+        contract.FEATURE_REPO_ENV: str(CHURN_REPO),
+        contract.OFFLINE_PATH_ENV: str(data),
+        **feast_config.credentials_env(server),
         "BENTOML_HOME": str(directory / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    if password:
-        env["REDIS_PASSWORD"] = password
     stack = LocalStack(directory, env)
 
-    job_env = stack.process_env(PREDICTFLOW_WORK_DIR=str(directory / "materialize-work"))
+    job_env = stack.process_env(**{contract.WORK_DIR_ENV: str(directory / "materialize-work")})
     _run([sys.executable, "-m", "predictflow_runtime.materialize", "--full"], job_env, "materialization")
     _run([sys.executable, "-m", "predictflow_serving.model", "--data", str(data)], stack.process_env(), "training")
     return stack
@@ -117,7 +105,7 @@ class BentoServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"{self.target} exited with {self._process.returncode}:\n{self.log_tail()}")
-            if self.status("/readyz") == 200:
+            if self.status(contract.READY_PATH) == 200:
                 return self
             time.sleep(0.3)
         self.stop()
