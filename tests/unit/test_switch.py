@@ -307,12 +307,12 @@ def test_an_operator_restarted_at_any_step_decides_the_same_and_then_holds(step)
 def test_deleting_the_featurestore_mid_switch_deletes_what_the_records_say_not_the_spec():
     """The deletion handler (and its finalizer) follow the recorded stores: a managed group being
     prepared with deletionPolicy Delete is deleted even when today's spec says Retain."""
-    from predictflow_operator.handlers import _manages_aws, _records
+    from predictflow_operator.handlers import _has_stores_outside_cluster, _records
 
     mid_switch = status(serving_redis(), at(MANAGED_DELETE, "Backfilling", 2)).model_dump(by_alias=True)
     retain_spec = {"onlineStore": {"type": "elasticache", "elasticache": {"deletionPolicy": "Retain"}}}
-    assert _manages_aws(status=mid_switch, spec=retain_spec)
+    assert _has_stores_outside_cluster(status=mid_switch, spec=retain_spec)
     assert [r.name for r in _records(mid_switch) if r.type == "elasticache"] == [MANAGED_DELETE.name]
     only_redis = status(serving_redis()).model_dump(by_alias=True)
     delete_spec = {"onlineStore": {"type": "elasticache", "elasticache": {"deletionPolicy": "Delete"}}}
-    assert not _manages_aws(status=only_redis, spec=delete_spec)  # nothing in AWS was ever recorded
+    assert not _has_stores_outside_cluster(status=only_redis, spec=delete_spec)  # nothing in AWS was ever recorded

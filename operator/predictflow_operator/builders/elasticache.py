@@ -13,7 +13,8 @@ from .. import FIELD_MANAGER, GROUP
 from ..api.models import ElastiCacheStore, FeatureStoreSpec, SecretKeyRef, StoreRecord
 from .common import STORE_TYPE_LABEL, Owner, child_name, metadata
 
-COMPONENT = "elasticache"
+STORE_TYPE = "elasticache"
+COMPONENT = STORE_TYPE
 ID_PREFIX = "pf-"  # every group id starts with it: the IAM policy's resource pattern
 _MAX_ID = 40
 _DIGEST_CHARS = 16  # base32: 80 bits
@@ -105,7 +106,7 @@ def _b64(value: str) -> str:
 
 
 def auth_secret(owner: Owner, token: str, group_id: str, cluster_identity: str) -> dict[str, Any]:
-    meta = metadata(owner, auth_secret_name(owner), COMPONENT, **{STORE_TYPE_LABEL: "elasticache"})
+    meta = metadata(owner, auth_secret_name(owner), COMPONENT, **{STORE_TYPE_LABEL: STORE_TYPE})
     meta["annotations"] = {**secret_marks(owner, group_id, cluster_identity), TOKEN_STATE_ANNOTATION: "Set"}
     return {
         "apiVersion": "v1",
@@ -144,7 +145,7 @@ def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None =
     """A replication group the operator creates (by default under the id of an empty cluster
     identity); its endpoint is known once AWS reports it. Pods read the `active` token."""
     return StoreRecord(
-        type="elasticache",
+        type=STORE_TYPE,
         mode="managed",
         name=group_id or replication_group_id(owner, ""),
         tls=True,
@@ -154,11 +155,24 @@ def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None =
     )
 
 
+def store_key(record: StoreRecord) -> str:
+    """A managed group is known by its id before AWS reports its endpoint; an adopted endpoint by
+    its address."""
+    if record.mode == "existing":
+        return f"{STORE_TYPE}/existing/{record.endpoint}"
+    return f"{STORE_TYPE}/managed/{record.region}/{record.name}"
+
+
+def credentials(record: StoreRecord, role: str) -> tuple[str, SecretKeyRef]:
+    """One AUTH token for every role, used as the `default` user."""
+    return "", record.auth_secret_ref
+
+
 def existing_record(cache: ElastiCacheStore) -> StoreRecord:
     """An endpoint the operator adopts and never modifies or deletes."""
     ca = SecretKeyRef(name=cache.ca_secret_ref.name, key=cache.ca_secret_ref.key or "ca.crt") if cache.ca_secret_ref.name else SecretKeyRef()
     return StoreRecord(
-        type="elasticache",
+        type=STORE_TYPE,
         mode="existing",
         endpoint=cache.endpoint,
         tls=True,

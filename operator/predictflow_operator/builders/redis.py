@@ -24,11 +24,11 @@ from .. import GROUP
 from ..api.models import FeatureStoreSpec, RedisStore, SecretKeyRef, StoreRecord
 from ..passwords import placement_problem
 from .common import (
-    STORE_TYPE_LABEL,
-    child_name,
     CHECKSUM_ANNOTATION,
+    STORE_TYPE_LABEL,
     Owner,
     checksum,
+    child_name,
     container_security_context,
     labels,
     metadata,
@@ -38,7 +38,8 @@ from .common import (
     selector,
 )
 
-COMPONENT = "redis"
+STORE_TYPE = "redis"
+COMPONENT = STORE_TYPE
 PORT = 6379
 SERVING_USER, MATERIALIZATION_USER, REPLICATION_USER = "serving", "materialization", "replication"
 # `password` is the key every store's Secret had when Redis knew a single password, which every
@@ -94,7 +95,7 @@ def instance(owner: Owner, spec: FeatureStoreSpec) -> str:
 
 
 def _labels(instance: str) -> dict[str, str]:
-    return {STORE_TYPE_LABEL: "redis", INSTANCE_LABEL: instance}
+    return {STORE_TYPE_LABEL: STORE_TYPE, INSTANCE_LABEL: instance}
 
 
 def _pods(owner: Owner, instance: str) -> dict[str, str]:
@@ -108,6 +109,11 @@ def secret_name(instance: str) -> str:
 
 def acl_secret_name(instance: str) -> str:
     return f"{instance}-acl"
+
+
+def store_key(record: StoreRecord) -> str:
+    """An in-cluster Redis is its StatefulSet: one name per namespace."""
+    return f"{STORE_TYPE}/{record.name}"
 
 
 def credentials(record: StoreRecord, role: str) -> tuple[str, SecretKeyRef]:
@@ -133,7 +139,7 @@ def record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
     name = instance(owner, spec)
     tls = spec.online_store.redis.tls.secret_name
     return StoreRecord(
-        type="redis",
+        type=STORE_TYPE,
         name=name,
         endpoint=endpoint(owner, name),
         tls=bool(tls),
@@ -214,7 +220,7 @@ def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[s
 def redis_conf(redis: RedisStore, role: str) -> str:
     if redis.tls.secret_name:
         # TLS only, replication included; clients are not asked for certificates (they have users).
-        listen = ["port 0", f"tls-port {PORT}", *(f"tls-{name}-file {TLS_DIR}/{key}" for name, key in zip(("cert", "key", "ca-cert"), TLS_KEYS))]
+        listen = ["port 0", f"tls-port {PORT}", *(f"tls-{name}-file {TLS_DIR}/{key}" for name, key in zip(("cert", "key", "ca-cert"), TLS_KEYS, strict=True))]
         listen += ["tls-auth-clients no", "tls-replication yes"]
     else:
         listen = [f"port {PORT}"]
@@ -256,8 +262,8 @@ def _start_script(owner: Owner, instance: str) -> str:
         [
             "set -eu",
             'case "$HOSTNAME" in',
-            '  *-0) exec redis-server /etc/redis/primary.conf ;;',
-            f'  *) exec redis-server /etc/redis/replica.conf --replicaof {primary} {PORT} ;;',
+            "  *-0) exec redis-server /etc/redis/primary.conf ;;",
+            f"  *) exec redis-server /etc/redis/replica.conf --replicaof {primary} {PORT} ;;",
             "esac",
         ]
     )

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Protocol, cast
+
+import predictflow_contract as contract
 
 from ..api.models import SecretKeyRef, StoreRecord
-from . import redis
-
-REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
-REDIS_USERNAME_ENV = "REDIS_USERNAME"
-CA_MOUNT_DIR = "/etc/predictflow/tls"
-# A backfill reads the store that serves, to compare a sample: its credentials and CA under other names.
-COMPARE_PASSWORD_ENV = "PREDICTFLOW_COMPARE_PASSWORD"
-COMPARE_USERNAME_ENV = "PREDICTFLOW_COMPARE_USERNAME"
-COMPARE_CA_MOUNT_DIR = "/etc/predictflow/compare-tls"
-# The runtime sets ${<env>_AS_JSON} to the password as an escaped JSON string (predictflow_runtime.store),
-# so no character of it can rewrite the connection string or the YAML around it.
-AS_JSON_SUFFIX = "_AS_JSON"
+from . import elasticache, redis
 
 # What a client does with the store: serving and a backfill's comparison read, materialization writes.
 READER, WRITER = "reader", "writer"
@@ -40,7 +31,7 @@ class Credential:
 class StoreTarget:
     """One online store as seen by Feast clients (materialization jobs and serving pods)."""
 
-    type: str  # redis | elasticache
+    type: str  # a key of LAYOUTS
     endpoint: str  # host:port
     reader: Credential
     writer: Credential
@@ -56,33 +47,41 @@ class StoreTarget:
         return bool(self.reader.username or self.writer.username)
 
     def connection_string(
-        self, password_env: str = REDIS_PASSWORD_ENV, ca_dir: str = CA_MOUNT_DIR, username_env: str = REDIS_USERNAME_ENV
+        self,
+        password_env: str = contract.REDIS_PASSWORD_ENV,
+        ca_dir: str = contract.CA_MOUNT_DIR,
+        username_env: str = contract.REDIS_USERNAME_ENV,
     ) -> str:
-        """Feast's connection string. Username and password stay ${VAR}s that Feast expands in the
-        pod, so readers and writers of one store share one rendered config."""
-        parts = [self.endpoint]
-        if self.tls:
-            parts.append("ssl=true")
-            if self.ca is not None:
-                parts.append(f"ssl_ca_certs={ca_dir}/ca.crt")
-        if self.has_users:
-            parts.append(f"username=${{{username_env}}}")
-        parts.append(f"password=${{{password_env}{AS_JSON_SUFFIX}}}")
-        return ",".join(parts)
+        return contract.connection_string(
+            self.endpoint,
+            tls=self.tls,
+            ca_dir=ca_dir if self.ca is not None else None,
+            username_env=username_env if self.has_users else None,
+            password_env=password_env,
+        )
+
+
+class Layout(Protocol):
+    """What the builders of a store type say about its records: the pure half of a store driver
+    (reconcilers.stores holds the half that reads and writes)."""
+
+    STORE_TYPE: str
+
+    def store_key(self, record: StoreRecord) -> str: ...
+
+    def credentials(self, record: StoreRecord, role: str) -> tuple[str, SecretKeyRef]: ...
+
+
+LAYOUTS: dict[str, Layout] = {module.STORE_TYPE: cast(Layout, module) for module in (redis, elasticache)}
 
 
 def store_key(record: StoreRecord) -> str:
-    """What makes two records the same store: where it runs, never how it is configured. A managed
-    group is known by its id before AWS reports its endpoint; an adopted endpoint by its address."""
-    if record.type == "elasticache" and record.mode == "existing":
-        return f"elasticache/existing/{record.endpoint}"
-    if record.type == "elasticache":
-        return f"elasticache/managed/{record.region}/{record.name}"
-    return f"{record.type}/{record.name}"
+    """What makes two records the same store: where it runs, never how it is configured."""
+    return LAYOUTS[record.type].store_key(record)
 
 
 def same_store(a: StoreRecord | None, b: StoreRecord | None) -> bool:
-    return a is not None and b is not None and bool(a.type) and store_key(a) == store_key(b)
+    return a is not None and b is not None and bool(a.type) and a.type == b.type and store_key(a) == store_key(b)
 
 
 def store_label(record: StoreRecord) -> str:
@@ -90,17 +89,9 @@ def store_label(record: StoreRecord) -> str:
     return f"{record.type}-{hashlib.sha256(store_key(record).encode()).hexdigest()[:10]}"
 
 
-def single_token(record: StoreRecord, role: str) -> tuple[str, SecretKeyRef]:
-    """A store with one AUTH token (ElastiCache): every role authenticates with it, as `default`."""
-    return "", record.auth_secret_ref
-
-
-# (username, Secret key) of a role, by store type: a store with users of its own says which.
-_CREDENTIALS: dict[str, Callable[[StoreRecord, str], tuple[str, SecretKeyRef]]] = {"redis": redis.credentials}
-
-
 def credential(record: StoreRecord, role: str) -> Credential:
-    username, ref = _CREDENTIALS.get(record.type, single_token)(record, role)
+    """The role's username ("" for a store's single AUTH token) and the Secret key of its password."""
+    username, ref = LAYOUTS[record.type].credentials(record, role)
     return Credential(username, SecretKey(ref.name, ref.key))
 
 

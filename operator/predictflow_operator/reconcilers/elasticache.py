@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import passwords
-from ..api.models import StoreRecord
+from ..api.models import FeatureStoreSpec, StoreRecord
 from ..builders import elasticache as builder
 from ..builders.common import checksum
 from ..builders.store import store_key
@@ -23,6 +23,7 @@ from .context import ReconcileContext
 from .secrets import secret_checksum
 from .store import StoreObservation
 
+STORE_TYPE = builder.STORE_TYPE
 _MAX_BACKOFF = 300.0
 _SERVING_STATES = ("available", "modifying", "snapshotting")  # a group in these answers clients
 
@@ -73,8 +74,26 @@ def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> St
     cache = ctx.spec.online_store.elasticache
     if cache.mode == "existing":
         return builder.existing_record(cache)
-    kept = next((r.name for r in recorded if r.type == "elasticache" and r.mode == "managed" and r.region == cache.region and r.name), "")
+    kept = next((r.name for r in recorded if r.type == STORE_TYPE and outside_cluster(r) and r.region == cache.region and r.name), "")
     return builder.managed_record(ctx.owner, cache, kept or builder.replication_group_id(ctx.owner, ctx.settings.cluster_identity))
+
+
+def outside_cluster(record: StoreRecord) -> bool:
+    """A managed group: AWS is polled, and the FeatureStore's finalizer deletes it."""
+    return record.mode == "managed"
+
+
+def asks_outside_cluster(spec: FeatureStoreSpec) -> bool:
+    return spec.online_store.elasticache.mode == "managed"
+
+
+def completed(ctx: ReconcileContext, record: StoreRecord) -> StoreRecord:
+    """A record from before records were complete (type and endpoint only): the adopted endpoint if
+    the spec still names it, else the group under the id the operator used then."""
+    cache = ctx.spec.online_store.elasticache
+    if cache.mode == "existing" and cache.endpoint == record.endpoint:
+        return builder.existing_record(cache)
+    return builder.managed_record(ctx.owner, cache, builder.legacy_replication_group_id(ctx.owner))
 
 
 def _client(ctx: ReconcileContext, region: str) -> ElastiCache:
@@ -98,10 +117,12 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
     identity = ctx.settings.cluster_identity
     if not identity:
         return StoreObservation(
-            False, "ClusterIdentityMissing",
+            False,
+            "ClusterIdentityMissing",
             f"Replication group {record.name} is left alone: the operator has no cluster identity (chart value clusterIdentity, "
             "PREDICTFLOW_CLUSTER_IDENTITY), so it cannot tell its groups from another cluster's",
-            secret_checksum=checksum_, error=True,
+            secret_checksum=checksum_,
+            error=True,
         )
     verdict = token.judge_secret(secret, ctx.owner, record.name, identity)
     memo = _memo(ctx, record)
@@ -123,10 +144,12 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
         return StoreObservation(False, "AuthSecretForeign", verdict.message, secret_checksum=checksum_, error=True)
     if group is not None and verdict.kind == token.ABSENT:
         return StoreObservation(
-            False, "AuthTokenUnknown",
+            False,
+            "AuthTokenUnknown",
             f"Replication group {record.name} exists but its token Secret {record.auth_secret_ref.name} does not: restore the Secret "
             "(kept when the group was retained) or delete the group",
-            secret_checksum=checksum_, error=True,
+            secret_checksum=checksum_,
+            error=True,
         )
     message = last.message
     if secret is not None and last.ready:
@@ -150,7 +173,8 @@ async def _describe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservat
     ownership = await _ownership(ctx, aws, record, group)
     if not ownership.ours:
         return StoreObservation(
-            False, "ForeignReplicationGroup",
+            False,
+            "ForeignReplicationGroup",
             f"Replication group {group_id} in {record.region} exists but is not this FeatureStore's: {ownership.mismatch}; "
             "the operator neither modifies nor deletes it",
             error=True,
@@ -170,13 +194,19 @@ async def _observe_existing(ctx: ReconcileContext, record: StoreRecord, checksum
     auth, ca = record.auth_secret_ref, record.ca_secret_ref
     if not checksum:
         return StoreObservation(
-            False, "AuthSecretMissing",
-            f"Secret {auth.name} with key {auth.key} (spec.onlineStore.elasticache.authSecretRef) not found", record.endpoint, error=True,
+            False,
+            "AuthSecretMissing",
+            f"Secret {auth.name} with key {auth.key} (spec.onlineStore.elasticache.authSecretRef) not found",
+            record.endpoint,
+            error=True,
         )
     if ca.name and await secret_checksum(ctx, ca) is None:
         return StoreObservation(
-            False, "CASecretMissing",
-            f"Secret {ca.name} with key {ca.key} (spec.onlineStore.elasticache.caSecretRef) not found", record.endpoint, error=True,
+            False,
+            "CASecretMissing",
+            f"Secret {ca.name} with key {ca.key} (spec.onlineStore.elasticache.caSecretRef) not found",
+            record.endpoint,
+            error=True,
         )
     return StoreObservation(True, "EndpointAdopted", f"Using the existing endpoint {record.endpoint} over TLS", record.endpoint, checksum)
 

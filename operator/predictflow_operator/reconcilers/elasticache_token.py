@@ -50,7 +50,9 @@ def judge_secret(secret: dict[str, Any] | None, owner: Owner, group_id: str, clu
         data = secret.get("data") or {}
         return SecretVerdict(OURS, needs_marks=any(k not in annotations for k in marks) or builder.ACTIVE_KEY not in data)
     if controller is not None:
-        return SecretVerdict(FOREIGN, f"Secret {name} is controlled by {controller.get('kind')} {controller.get('name')} ({controller.get('uid')}), not by this FeatureStore")
+        return SecretVerdict(
+            FOREIGN, f"Secret {name} is controlled by {controller.get('kind')} {controller.get('name')} ({controller.get('uid')}), not by this FeatureStore"
+        )
     wrong = [f"{key}={annotations.get(key, '')!r} (expected {value!r})" for key, value in marks.items() if annotations.get(key) != value]
     if wrong:
         return SecretVerdict(
@@ -122,7 +124,9 @@ async def release(ctx: ReconcileContext, record: StoreRecord) -> None:
         return  # marked for another group of this FeatureStore (another region): that one decides
     marks = builder.secret_marks(ctx.owner, record.name, ctx.settings.cluster_identity)
     await _patch(ctx, secret, {"metadata": {"ownerReferences": [], "annotations": {**marks, **annotations}}})
-    ctx.emit("Normal", "AuthSecretRetained", f"Kept Secret {record.auth_secret_ref.name} (no owner) with the AUTH token of retained replication group {record.name}")
+    ctx.emit(
+        "Normal", "AuthSecretRetained", f"Kept Secret {record.auth_secret_ref.name} (no owner) with the AUTH token of retained replication group {record.name}"
+    )
 
 
 @dataclass(frozen=True)
@@ -165,9 +169,7 @@ async def pods_rolled(ctx: ReconcileContext, record: StoreRecord, secret: dict[s
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         containers = (pod.get("spec") or {}).get("containers") or []
-        reads = any(
-            ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") == name for c in containers for env in c.get("env") or []
-        )
+        reads = any(((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") == name for c in containers for env in c.get("env") or [])
         if reads and ((pod["metadata"].get("annotations") or {}).get(CHECKSUM_ANNOTATION) != expected):
             return False
     return True

@@ -12,10 +12,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from ..api.models import FeatureStoreSpec, FeatureStoreStatus, LastMaterialization, StoreRecord
-from ..builders import elasticache as elasticache_builder
+from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRecord
 from ..builders import feast_config
-from ..builders import redis as redis_builder
 from ..builders.common import COMPONENT_LABEL, FS_LABEL
 from ..builders.store import StoreTarget, store_key, store_label, target_of
 from ..clients.aws import AwsError
@@ -97,7 +95,7 @@ def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
     not, so a failover, a modification or an outage is seen), or a Secret someone has yet to create."""
     for record in (r for r in (decision.active, decision.pending, *decision.retiring) if r is not None):
         seen = observed.store(record)
-        if seen is None or seen.error or (record.type == "elasticache" and record.mode == "managed"):
+        if seen is None or seen.error or driver(record.type).outside_cluster(record):
             return True
     return False
 
@@ -210,14 +208,7 @@ def _upgraded(ctx: ReconcileContext, status: FeatureStoreStatus) -> FeatureStore
     def complete(record: StoreRecord) -> StoreRecord:
         if not record.type or record.name or record.mode:
             return record
-        if record.type == "redis":
-            known = redis_builder.record(ctx.owner, FeatureStoreSpec(project=ctx.spec.project))  # the only layout there was
-        else:
-            cache = ctx.spec.online_store.elasticache
-            existing = elasticache_builder.existing_record(cache)
-            known = existing if cache.mode == "existing" and cache.endpoint == record.endpoint else elasticache_builder.managed_record(
-                ctx.owner, cache, elasticache_builder.legacy_replication_group_id(ctx.owner)
-            )
+        known = driver(record.type).completed(ctx, record)
         return known.model_copy(update={"endpoint": record.endpoint or known.endpoint, "generation": record.generation, "state": "Serving"})
 
     return status.model_copy(
@@ -281,9 +272,7 @@ def _serving_check(decision: Decision, state: ServingState) -> Check:
     return Check(False, "DeploymentUnavailable", f"{state.available}/{state.replicas} serving pods available on {active.type}")
 
 
-def report(
-    ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision, observed: Observed, failures: list[Failure]
-) -> dict[str, Any]:
+def report(ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision, observed: Observed, failures: list[Failure]) -> dict[str, Any]:
     """The new status: records from the decision, conditions and phase from what was seen and refused."""
     store = _store_check(decision, observed)
     materialized, last = _materialized_check(decision, observed)
@@ -315,9 +304,9 @@ def report(
         "conditions": conditions,
     }
     if last is not None:
-        new["lastMaterialization"] = LastMaterialization(
-            job=last.name, start=last.start, end=last.end, succeeded=last.phase == "Succeeded"
-        ).model_dump(by_alias=True)
+        new["lastMaterialization"] = LastMaterialization(job=last.name, start=last.start, end=last.end, succeeded=last.phase == "Succeeded").model_dump(
+            by_alias=True
+        )
     return new
 
 

@@ -19,13 +19,14 @@ from typing import Any
 from .. import passwords
 from ..api.models import FeatureStoreSpec, StoreRecord
 from ..builders import redis as builder
-from ..builders.common import Owner, checksum
+from ..builders.common import checksum
 from ..clients.kube import NotOwned, owned_by
 from ..quantity import parse_quantity
 from .context import ReconcileContext
 from .secrets import SecretNotPermitted, not_permitted_message, permitted
 from .store import StoreObservation
 
+STORE_TYPE = builder.STORE_TYPE
 _STATEFULSET = ("apps/v1", "StatefulSet")
 
 
@@ -37,6 +38,19 @@ class _Seen:
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
     return builder.record(ctx.owner, ctx.spec)
+
+
+def outside_cluster(record: StoreRecord) -> bool:
+    return False
+
+
+def asks_outside_cluster(spec: FeatureStoreSpec) -> bool:
+    return False
+
+
+def completed(ctx: ReconcileContext, record: StoreRecord) -> StoreRecord:
+    """A record from before records were complete named the only layout there was."""
+    return builder.record(ctx.owner, FeatureStoreSpec(project=ctx.spec.project))
 
 
 def _passwords_checksum(secret: dict[str, Any] | None) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..api.models import StoreRecord
+from ..api.models import FeatureStoreSpec, StoreRecord
 from .context import ReconcileContext
 
 
@@ -25,6 +25,11 @@ class StoreObservation:
 
 
 class StoreDriver(Protocol):
+    """One module per store type (reconcilers.redis, reconcilers.elasticache), with its pure half in
+    builders (the record, its key and credentials: builders.store.Layout). The switch uses only this."""
+
+    STORE_TYPE: str
+
     def desired_record(self, ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
         """The store the spec asks for, given the stores the status records (reads nothing)."""
 
@@ -36,3 +41,13 @@ class StoreDriver(Protocol):
 
     async def retire(self, ctx: ReconcileContext, record: StoreRecord) -> None:
         """Remove the store as its record says (its deletion policy), never as today's spec says."""
+
+    def outside_cluster(self, record: StoreRecord) -> bool:
+        """The store lives where no watch sees it and no owner reference removes it: it is polled,
+        and the FeatureStore's deletion waits for `retire`."""
+
+    def asks_outside_cluster(self, spec: FeatureStoreSpec) -> bool:
+        """outside_cluster() of the store the spec asks for, before any is recorded."""
+
+    def completed(self, ctx: ReconcileContext, record: StoreRecord) -> StoreRecord:
+        """The full record of one written before records were complete (type and endpoint only)."""

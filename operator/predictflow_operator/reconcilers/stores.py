@@ -7,7 +7,7 @@ from typing import cast
 from . import elasticache, redis
 from .store import StoreDriver
 
-DRIVERS: dict[str, StoreDriver] = {"redis": cast(StoreDriver, redis), "elasticache": cast(StoreDriver, elasticache)}
+DRIVERS: dict[str, StoreDriver] = {module.STORE_TYPE: cast(StoreDriver, module) for module in (redis, elasticache)}
 
 
 def driver(store_type: str) -> StoreDriver:

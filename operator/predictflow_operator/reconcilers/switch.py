@@ -119,7 +119,9 @@ def verify(job: JobState) -> Check:
     non-empty source."""
     report = job.report
     if report is None:
-        return Check(False, "BackfillUnverified", f"Job {job.name} succeeded but reported no row counts; the runtime image must be this operator's version or newer")
+        return Check(
+            False, "BackfillUnverified", f"Job {job.name} succeeded but reported no row counts; the runtime image must be this operator's version or newer"
+        )
     rows, source = int(report.get("rows") or 0), report.get("sourceRows")
     compared = _compared(job.name, report.get("compared"))
     if compared is not None and not compared.ok:
@@ -132,7 +134,8 @@ def verify(job: JobState) -> Check:
         return Check(True, "BackfillVerified", f"Job {job.name} wrote 0 rows: the offline source holds none{checked}")
     held = f"the offline source holds {source} rows" if source is not None else "the offline source could not be counted"
     return Check(
-        False, "BackfillEmpty",
+        False,
+        "BackfillEmpty",
         f"Job {job.name} wrote 0 rows but {held}; the store would serve nothing. Check spec.offlineStore.path and the "
         "feature views' ttl, then delete the Job to run it again",
     )
@@ -149,7 +152,8 @@ def _compared(job: str, compared: object) -> Check | None:
     if mismatched:
         examples = ", ".join(str(e) for e in (compared.get("examples") or [])[:3])
         return Check(
-            False, "BackfillMismatch",
+            False,
+            "BackfillMismatch",
             f"Job {job}: {mismatched} of {sampled} sampled entities read differently from the new store than from the serving one "
             f"(for example {examples}); delete the Job to run it again",
         )
@@ -213,12 +217,16 @@ def decide(previous: FeatureStoreStatus, generation: int, observed: Observed) ->
     if active is not None and same_store(active, desired):
         active = _refreshed(active, desired)
         if pending is not None:
-            decision.events.append(Event("Normal", "SwitchCancelled", f"spec.onlineStore asks for the serving {active.type} store again: cancelled the switch to {pending.type}"))
+            decision.events.append(
+                Event("Normal", "SwitchCancelled", f"spec.onlineStore asks for the serving {active.type} store again: cancelled the switch to {pending.type}")
+            )
             retiring.append(_with(pending, state="Retiring"))
             pending = None
     else:
         if pending is not None and not same_store(pending, desired):
-            decision.events.append(Event("Normal", "SwitchRetargeted", f"spec.onlineStore changed during the switch: retiring the half-made {pending.type} store"))
+            decision.events.append(
+                Event("Normal", "SwitchRetargeted", f"spec.onlineStore changed during the switch: retiring the half-made {pending.type} store")
+            )
             retiring.append(_with(pending, state="Retiring"))
             pending = None
         pending = _refreshed(pending, desired) if pending is not None else _with(desired, generation=generation, state="Provisioning")
