@@ -9,25 +9,15 @@ import os
 import socket
 
 import kopf
-
 from lightkube import AsyncClient
 
-from . import handlers  # noqa: F401  (registers the handlers)
+from . import cli, handlers  # noqa: F401  (handlers registers the handlers)
 from .health import serve as serve_health
 from .leader import LeaderElection
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="The PredictFlow FeatureStore operator")
-    parser.add_argument("--namespace", action="append", default=[], help="watch only these namespaces (repeatable)")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
-    parser.add_argument("--liveness", default="", help="e.g. http://0.0.0.0:8080/healthz")
-    parser.add_argument(
-        "--leader-election-namespace", default="",
-        help="take the Lease predictflow-operator in this namespace before acting (two replicas, one active)",
-    )
-    args = parser.parse_args()
+    args = cli.parse()
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -6,17 +6,22 @@ be covered by the verb the reconcilers use for it, so a new child kind fails her
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
 import yaml
+import lightkube.resources
 from lightkube.codecs import resource_registry
+from lightkube.core.resource import GlobalResource, NamespacedResource
 
 from predictflow_operator import rbac
 
 pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parent / "golden"
+CRDS = Path(__file__).resolve().parents[2] / "crds"
 # Generated Secrets are created once and never overwritten (Kube.create_if_absent); every other
 # child is server-side applied (Kube.apply: a PATCH, authorized as create too for a new object).
 CREATED_ONCE = {"Secret"}
@@ -57,6 +62,31 @@ def test_the_operator_never_replaces_secrets_and_only_watches_pods():
     assert all(verb != "*" and resource != "*" for _, resource, verb in granted)
 
 
-def test_namespaced_mode_needs_no_cluster_scoped_permission():
-    assert rbac.namespaced_grants() < rbac.cluster_wide_grants()
-    assert {resource for _, resource, _ in rbac.cluster_wide_grants() - rbac.namespaced_grants()} == {"customresourcedefinitions"}
+def api_scopes() -> dict[tuple[str, str], str]:
+    """(group, plural) -> Namespaced | Cluster, as Kubernetes' own API models (and this project's
+    CRD) declare them: an expectation that owes nothing to predictflow_operator.rbac."""
+    scopes: dict[tuple[str, str], str] = {}
+    for module in pkgutil.iter_modules(lightkube.resources.__path__):
+        for value in vars(importlib.import_module(f"lightkube.resources.{module.name}")).values():
+            if isinstance(value, type) and issubclass(value, (NamespacedResource, GlobalResource)) and hasattr(value, "_api_info"):
+                info = value._api_info
+                scopes[(info.resource.group, info.plural)] = "Namespaced" if issubclass(value, NamespacedResource) else "Cluster"
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        scopes[(crd["spec"]["group"], crd["spec"]["names"]["plural"])] = crd["spec"]["scope"]
+    return scopes
+
+
+def scope(scopes: dict[tuple[str, str], str], group: str, resource: str) -> str:
+    return scopes[(group, resource.split("/")[0])]  # a subresource has its resource's scope
+
+
+def test_namespaced_mode_grants_only_namespaced_resources():
+    scopes = api_scopes()
+    assert {(group, resource) for group, resource, _ in rbac.namespaced_grants() if scope(scopes, group, resource) != "Namespaced"} == set()
+
+
+def test_cluster_wide_mode_adds_only_the_crd_watch_of_cluster_scoped_resources():
+    scopes = api_scopes()
+    cluster_scoped = {(group, resource, verb) for group, resource, verb in rbac.cluster_wide_grants() if scope(scopes, group, resource) == "Cluster"}
+    assert cluster_scoped == {("apiextensions.k8s.io", "customresourcedefinitions", "list"), ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
