@@ -16,7 +16,7 @@ K8S_MINOR = $(shell echo $(K8S_VERSION) | cut -d. -f1-2 | tr -d v)
 
 APT_PACKAGES := redis-server redis-tools ca-certificates
 VENV = $(shell e2e/tools/ensure-venv.sh)
-PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/serving:$(CURDIR)/feature_repo:$(CURDIR)/e2e
+PYTHONPATH := $(CURDIR)/contract:$(CURDIR)/operator:$(CURDIR)/serving:$(CURDIR)/feature_repo:$(CURDIR)/e2e
 export PYTHONPATH
 CLUSTER_STATE := $(CACHE)/cluster
 BIN := $(CURDIR)/bin
@@ -66,8 +66,16 @@ cluster-down: ## stop the local control plane
 run: deps ## run the operator locally against $$KUBECONFIG
 	@$(VENV)/bin/python -m predictflow_operator --verbose
 
+LINTED := contract operator serving feature_repo/predictflow_runtime
+
+.PHONY: lint
+lint: deps ## ruff (lint and format check) over the shipped packages, mypy over the contract
+	@$(VENV)/bin/ruff check $(LINTED)
+	@$(VENV)/bin/ruff format --check $(LINTED)
+	@$(VENV)/bin/mypy -p predictflow_contract
+
 .PHONY: test
-test: deps tools ## every test tier: unit, controlplane, dataplane, then kind (make e2e)
+test: deps tools lint ## make lint, then every test tier: unit, controlplane, dataplane, then kind (make e2e)
 	@PATH=$(BIN):$$PATH $(VENV)/bin/python -m pytest -m "unit or controlplane or dataplane" $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory e2e PYTEST_ARGS=
 

@@ -22,7 +22,7 @@ log = logging.getLogger("predictflow.leader")
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _micro_time(at: datetime.datetime) -> str:
@@ -42,13 +42,18 @@ class LeaderElection:
     def _body(self, acquired: datetime.datetime, transitions: int, version: str | None) -> Lease:
         now = _micro_time(_now())
         meta = {"name": self.name, "namespace": self.namespace, **({"resourceVersion": version} if version else {})}
-        return Lease.from_dict({
-            "metadata": meta,
-            "spec": {
-                "holderIdentity": self.identity, "leaseDurationSeconds": self.duration,
-                "acquireTime": _micro_time(acquired), "renewTime": now, "leaseTransitions": transitions,
-            },
-        })
+        return Lease.from_dict(
+            {
+                "metadata": meta,
+                "spec": {
+                    "holderIdentity": self.identity,
+                    "leaseDurationSeconds": self.duration,
+                    "acquireTime": _micro_time(acquired),
+                    "renewTime": now,
+                    "leaseTransitions": transitions,
+                },
+            }
+        )
 
     async def _try(self) -> bool:
         """Take or renew the Lease; False while another live holder has it (or another replica won)."""

@@ -31,21 +31,35 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule(GROUP, PLURAL, ("list", "watch", "patch"), "kopf watches FeatureStores and patches their finalizer"),
     Rule(GROUP, f"{PLURAL}/status", ("patch",), "each pass writes the status fields that changed"),
     Rule("", "events", ("create",), "kopf posts Events for the FeatureStore"),
-    Rule("", "secrets", ("create", "get", "patch", "delete", *WATCH),
-         "generated Redis passwords and ElastiCache AUTH tokens are created once (a Redis auth Secret lacking a user's key gets it added); "
-         "the Redis ACL Secret is applied when changed; Secrets are read for checksums and watched so a rotation rolls the pods; "
-         "an ElastiCache token Secret is patched to rotate its token, released when its group is retained and adopted again; retired stores' Secrets are deleted"),
+    Rule(
+        "",
+        "secrets",
+        ("create", "get", "patch", "delete", *WATCH),
+        "generated Redis passwords and ElastiCache AUTH tokens are created once (a Redis auth Secret lacking a user's key gets it added); "
+        "the Redis ACL Secret is applied when changed; Secrets are read for checksums and watched so a rotation rolls the pods; "
+        "an ElastiCache token Secret is patched to rotate its token, released when its group is retained and adopted again; "
+        "retired stores' Secrets are deleted",
+    ),
     Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
     Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),
     Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message"),
     Rule("", "persistentvolumeclaims", ("get", "patch"), "a larger spec.onlineStore.redis.persistence.size expands the Redis volumes"),
     Rule("apps", "statefulsets", (*APPLY, "get", *WATCH, "delete"), "the in-cluster Redis is applied, watched for readiness, and deleted when it retires"),
-    Rule("apps", "deployments", (*APPLY, "get", *WATCH, "delete"), "the serving Deployment is applied, watched for its rollout, and deleted when serving is disabled"),
+    Rule(
+        "apps",
+        "deployments",
+        (*APPLY, "get", *WATCH, "delete"),
+        "the serving Deployment is applied, watched for its rollout, and deleted when serving is disabled",
+    ),
     Rule("batch", "cronjobs", (*APPLY, "get"), "the materialization CronJob is applied when changed"),
     Rule("batch", "jobs", (*APPLY, "get", *WATCH, "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
     Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
-    Rule("networking.k8s.io", "networkpolicies", (*APPLY, "get", "delete"),
-         "the NetworkPolicy in front of Redis is applied; serving's optional one is applied or deleted"),
+    Rule(
+        "networking.k8s.io",
+        "networkpolicies",
+        (*APPLY, "get", "delete"),
+        "the NetworkPolicy in front of Redis is applied; serving's optional one is applied or deleted",
+    ),
 )
 
 # Cluster-wide mode only: kopf observes CRDs so that a FeatureStore CRD installed or replaced

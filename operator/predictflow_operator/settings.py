@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-
 VERSION = "0.1.0"
 
 
@@ -24,7 +23,7 @@ class Settings:
     cluster_identity: str = ""
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             runtime_image=os.environ.get("PREDICTFLOW_RUNTIME_IMAGE", f"predictflow/runtime:{VERSION}"),
             serving_image=os.environ.get("PREDICTFLOW_SERVING_IMAGE", f"predictflow/serving:{VERSION}"),

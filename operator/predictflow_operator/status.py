@@ -26,7 +26,7 @@ class Check:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge_conditions(previous: list[dict], checks: dict[str, Check], generation: int, at: str) -> list[dict]:

@@ -123,7 +123,8 @@ def crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A Feast feature store: an online store (in-cluster Redis or AWS ElastiCache), scheduled materialization from the offline store, and BentoML model serving.",
+                            "description": "A Feast feature store: an online store (in-cluster Redis or AWS ElastiCache), "
+                            "scheduled materialization from the offline store, and BentoML model serving.",
                             "required": ["spec"],
                             "x-kubernetes-validations": [
                                 {

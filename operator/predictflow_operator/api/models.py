@@ -27,10 +27,7 @@ IMAGE_PATTERN = r"^$|^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"
 PATH_CHARACTERS = r"[A-Za-z0-9._/=+-]*"
 NO_DOT_DOT_RULE = "!self.matches('(^|/)[.][.](/|$)')"
 CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
-CRON_RULE = (
-    "self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || "
-    f"self.matches('^{CRON_FIELD}( +{CRON_FIELD}){{4}}$')"
-)
+CRON_RULE = f"self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^{CRON_FIELD}( +{CRON_FIELD}){{4}}$')"
 
 
 def _rules(*rules: tuple[str, str]) -> dict:
@@ -41,7 +38,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-_RESOURCE_NAMES = _rules(("self.all(name, name.matches('^[a-z0-9]([-a-z0-9./]*[a-z0-9])?$') && size(name) <= 63)", "resource names are like cpu, memory or nvidia.com/gpu"))
+_RESOURCE_NAMES = _rules(
+    ("self.all(name, name.matches('^[a-z0-9]([-a-z0-9./]*[a-z0-9])?$') && size(name) <= 63)", "resource names are like cpu, memory or nvidia.com/gpu")
+)
 
 
 class Resources(_Model):
@@ -90,16 +89,15 @@ class OfflineStore(_Model):
         pattern=f"^(/|s3://){PATH_CHARACTERS}$",
         max_length=1024,
         json_schema_extra=_rules((NO_DOT_DOT_RULE, "spec.offlineStore.path must not contain '..' segments")),
-        description="Where the Parquet offline store lives: an absolute path inside the runtime image, or an s3://bucket/prefix (letters, digits and . _ / = + - only).",
+        description="Where the Parquet offline store lives: an absolute path inside the runtime image, "
+        "or an s3://bucket/prefix (letters, digits and . _ / = + - only).",
     )
 
 
 class RedisPersistence(_Model):
     enabled: bool = Field(True, description="Keep data on a PersistentVolumeClaim per Redis pod.")
     size: str = Field("1Gi", pattern=QUANTITY_PATTERN, max_length=32, description="Size of each Redis pod's volume, e.g. 1Gi.")
-    storage_class_name: str = Field(
-        "", pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="StorageClass of the volume; empty: the cluster default."
-    )
+    storage_class_name: str = Field("", pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="StorageClass of the volume; empty: the cluster default.")
     append_only: bool = Field(
         True,
         description="AOF persistence (appendfsync everysec) on the primary, so a restarted primary never comes back empty. RDB snapshots are kept too.",
@@ -118,7 +116,10 @@ class RedisTls(_Model):
 
 class RedisStore(_Model):
     image: str = Field(
-        "", pattern=IMAGE_PATTERN, max_length=512, description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another)."
+        "",
+        pattern=IMAGE_PATTERN,
+        max_length=512,
+        description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another).",
     )
     replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
     persistence: RedisPersistence = Field(default_factory=RedisPersistence, description="Durability of the in-cluster Redis.")
@@ -151,12 +152,11 @@ class ElastiCacheStore(_Model):
 
     mode: Literal["managed", "existing"] = Field(
         "managed",
-        description="managed: the operator creates a replication group through the AWS API. existing: use `endpoint` and `authSecretRef`; nothing is created in AWS.",
+        description="managed: the operator creates a replication group through the AWS API. "
+        "existing: use `endpoint` and `authSecretRef`; nothing is created in AWS.",
     )
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", max_length=32, description="AWS region, e.g. us-east-1.")
-    node_type: str = Field(
-        "cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", max_length=64, description="ElastiCache node type (managed mode)."
-    )
+    node_type: str = Field("cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", max_length=64, description="ElastiCache node type (managed mode).")
     replicas: int = Field(1, ge=0, le=5, description="Read replicas besides the primary (managed mode, 0-5); >0 enables automatic failover.")
     engine_version: str = Field("7.1", pattern=r"^[0-9]+(\.[0-9]+){0,2}$", max_length=16, description="Redis engine version (managed mode).")
     subnet_group_name: str = Field(
@@ -174,17 +174,18 @@ class ElastiCacheStore(_Model):
         default_factory=SecretKeyRef,
         description="Secret key holding the AUTH token (existing mode). Managed mode generates its own.",
     )
-    deletion_policy: Literal["Retain", "Delete"] = Field(
-        "Retain", description="Managed mode: what happens to the replication group when it is no longer used."
-    )
+    deletion_policy: Literal["Retain", "Delete"] = Field("Retain", description="Managed mode: what happens to the replication group when it is no longer used.")
 
 
 class OnlineStore(_Model):
     type: Literal["redis", "elasticache"] = Field(
         "redis",
-        description="The online store serving features: redis (in-cluster StatefulSet) or elasticache. Changing it switches stores without ever serving an empty one.",
+        description="The online store serving features: redis (in-cluster StatefulSet) or elasticache. "
+        "Changing it switches stores without ever serving an empty one.",
     )
-    key_ttl_seconds: int = Field(0, ge=0, alias="keyTTLSeconds", description="Expire entities this many seconds after their last write (long-tail eviction); 0: never.")
+    key_ttl_seconds: int = Field(
+        0, ge=0, alias="keyTTLSeconds", description="Expire entities this many seconds after their last write (long-tail eviction); 0: never."
+    )
     redis: RedisStore = Field(default_factory=RedisStore, description="Settings used when type is redis.")
     elasticache: ElastiCacheStore = Field(default_factory=ElastiCacheStore, description="Settings used when type is elasticache.")
 
@@ -229,9 +230,7 @@ class Serving(_Model):
     enabled: bool = Field(True, description="Run the BentoML serving Deployment.")
     image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="BentoML service image; empty: the operator's default churn example service.")
     replicas: int = Field(1, ge=0, le=100, description="Serving pods.")
-    liveness_checks_redis: bool = Field(
-        True, description="The liveness probe checks Redis reachability too, with a long failure window (6 x 10 s)."
-    )
+    liveness_checks_redis: bool = Field(True, description="The liveness probe checks Redis reachability too, with a long failure window (6 x 10 s).")
     on_store_down: Literal["stale", "unavailable"] = Field(
         "stale",
         description="When Redis is unreachable: stale answers from a bounded cache of last-seen features flagged stale: true; unavailable answers 503.",
@@ -304,9 +303,7 @@ class FeatureStoreStatus(_Model):
     )
     online_store: StoreRecord = Field(default_factory=StoreRecord, description="The online store serving traffic now.")
     pending_online_store: StoreRecord = Field(default_factory=StoreRecord, description="During a switch: the store being prepared.")
-    retiring_online_stores: list[StoreRecord] = Field(
-        default_factory=list, description="Stores no longer used, deleted once serving has rolled off them."
-    )
+    retiring_online_stores: list[StoreRecord] = Field(default_factory=list, description="Stores no longer used, deleted once serving has rolled off them.")
     last_materialization: LastMaterialization = Field(default_factory=LastMaterialization, description="The newest finished materialization.")
     conditions: list[Condition] = Field(default_factory=list, description="OnlineStoreReady, Materialized, ServingReady, Ready.")
 

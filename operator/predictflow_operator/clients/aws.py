@@ -68,9 +68,7 @@ class ElastiCache:
 
     async def update_auth_token(self, group_id: str, token: str, strategy: str) -> None:
         """ROTATE: AWS accepts the new token besides the old one; SET (only after ROTATE): the new one alone."""
-        await self._call(
-            "modify_replication_group", ReplicationGroupId=group_id, AuthToken=token, AuthTokenUpdateStrategy=strategy, ApplyImmediately=True
-        )
+        await self._call("modify_replication_group", ReplicationGroupId=group_id, AuthToken=token, AuthTokenUpdateStrategy=strategy, ApplyImmediately=True)
 
     async def delete(self, group_id: str) -> bool:
         """True if a deletion started; False if AWS says the group is already gone."""

@@ -181,9 +181,7 @@ class OwnedKube:
     async def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
         return await self.kube.get(api_version, kind, name, namespace)
 
-    async def list(
-        self, api_version: str, kind: str, namespace: str, labels: dict[str, str], owners: set[str] | None = None
-    ) -> list[dict[str, Any]]:
+    async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str], owners: set[str] | None = None) -> list[dict[str, Any]]:
         """Only the objects this FeatureStore owns (or, with `owners`, one of those children owns),
         whatever else carries the labels."""
         uids = owners if owners is not None else {self.uid}
