@@ -32,7 +32,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def compare_sample(new: FeatureStore, serving: FeatureStore, views: Sequence[Any], limit: int = SAMPLE) -> dict[str, Any]:
-    sampled, mismatched, examples = 0, 0, []
+    sampled, mismatched = 0, 0
+    examples: list[dict[str, Any]] = []
     for view in views:
         rows = sample_entities(view, limit)
         if not rows:

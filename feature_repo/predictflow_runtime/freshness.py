@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 import redis
 
@@ -40,4 +41,6 @@ def freshness_message(project: str, feature_views: Sequence[str], rows: int, wat
 
 def publish_freshness(client: redis.Redis, project: str, message: str) -> int:
     """Publish and return how many subscribers received it (0 is fine: nobody listening)."""
-    return int(client.publish(freshness_channel(project), message))
+    # redis-py types every reply `Awaitable[Any] | Any`, for its asyncio client's sake; this one is sync
+    receivers = cast(int, client.publish(freshness_channel(project), message))
+    return int(receivers)

@@ -155,11 +155,12 @@ def counting_online_writes(store: FeatureStore) -> Iterator[_WriteCount]:
     write_batch = online_store.online_write_batch
     count = _WriteCount()
 
-    def counted_write_batch(config: Any, table: Any, data: Sequence[Any], progress: Any = None) -> None:
+    def counted_write_batch(config: Any, table: Any, data: list[Any], progress: Any = None) -> None:
         write_batch(config, table, data, progress)
         count.rows += len(data)
 
-    online_store.online_write_batch = counted_write_batch
+    # An instance attribute shadows the method (set through vars(): mypy refuses assigning to a method).
+    vars(online_store)["online_write_batch"] = counted_write_batch
     try:
         yield count
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import redis
 
@@ -71,7 +72,8 @@ def next_interval(watermark: datetime | None, now: datetime, ttl: timedelta | No
 
 
 def read_watermark(client: redis.Redis, project: str, feature_view: str) -> datetime | None:
-    raw = client.get(marker_key(project, feature_view))
+    # redis-py types every reply `Awaitable[Any] | Any`, for its asyncio client's sake; this one is sync
+    raw = cast("bytes | str | None", client.get(marker_key(project, feature_view)))
     return None if raw is None else parse_watermark(raw)
 
 

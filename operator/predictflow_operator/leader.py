@@ -12,6 +12,7 @@ import datetime
 import logging
 import os
 from dataclasses import dataclass
+from typing import cast
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.coordination_v1 import Lease
@@ -42,7 +43,7 @@ class LeaderElection:
     def _body(self, acquired: datetime.datetime, transitions: int, version: str | None) -> Lease:
         now = _micro_time(_now())
         meta = {"name": self.name, "namespace": self.namespace, **({"resourceVersion": version} if version else {})}
-        return Lease.from_dict(
+        lease = Lease.from_dict(
             {
                 "metadata": meta,
                 "spec": {
@@ -54,6 +55,7 @@ class LeaderElection:
                 },
             }
         )
+        return cast(Lease, lease)  # lightkube annotates from_dict as returning DictMixin, not the class it is called on
 
     async def _try(self) -> bool:
         """Take or renew the Lease; False while another live holder has it (or another replica won)."""
@@ -69,7 +71,8 @@ class LeaderElection:
                     return False
                 raise
             return True
-        spec = lease.spec
+        spec, meta = lease.spec, lease.metadata
+        assert spec is not None and meta is not None  # the API server returns both on every Lease
         mine = spec.holderIdentity == self.identity
         renewed = spec.renewTime or spec.acquireTime
         expired = renewed is None or (_now() - renewed).total_seconds() > (spec.leaseDurationSeconds or self.duration)
@@ -78,7 +81,7 @@ class LeaderElection:
         acquired = spec.acquireTime if mine and spec.acquireTime else _now()
         transitions = (spec.leaseTransitions or 0) + (0 if mine else 1)
         try:
-            await self.client.replace(self._body(acquired, transitions, lease.metadata.resourceVersion), field_manager=FIELD_MANAGER)
+            await self.client.replace(self._body(acquired, transitions, meta.resourceVersion), field_manager=FIELD_MANAGER)
         except ApiError as conflict:
             if conflict.status.code == 409:
                 return False

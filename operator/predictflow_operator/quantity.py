@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-_SUFFIXES = {
+_SUFFIXES: dict[str, int | Decimal] = {
     "": 1,
     "k": 10**3,
     "M": 10**6,

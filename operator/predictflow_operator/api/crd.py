@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from .. import GROUP, KIND, PLURAL, VERSION
 from .models import FeatureStoreSpec, FeatureStoreStatus
@@ -57,7 +58,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def _schema(model: type) -> dict[str, Any]:
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="serialization")
     return _structural(raw, raw.get("$defs", {}))
 

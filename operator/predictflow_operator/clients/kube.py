@@ -7,13 +7,16 @@ release called like the FeatureStore, say) leaves that object untouched and is r
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
 from typing import Any
 
-from lightkube import ApiError, AsyncClient
+from lightkube import ApiError, AsyncClient, codecs
 from lightkube.codecs import resource_registry
+from lightkube.core.client import LabelSelector
+from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import CascadeType, PatchType
 
@@ -30,10 +33,14 @@ _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 FeatureStoreResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 
 
-def resource_type(api_version: str, kind: str) -> type:
+def resource_type(api_version: str, kind: str) -> type[NamespacedResource]:
+    """The lightkube class of a kind; every kind the operator touches lives in a namespace."""
     if (api_version, kind) == (f"{GROUP}/{VERSION}", KIND):
         return FeatureStoreResource
-    return resource_registry.load(api_version, kind)
+    res = resource_registry.load(api_version, kind)
+    if not issubclass(res, NamespacedResource):
+        raise ValueError(f"{kind} ({api_version}) is cluster-scoped; the operator handles namespaced objects only")
+    return res
 
 
 class ChildError(Exception):
@@ -41,8 +48,8 @@ class ChildError(Exception):
 
     def __init__(self, verb: str, kind: str, name: str, error: ApiError) -> None:
         status = error.status
-        causes = [c for c in ((status.details.causes if status.details else None) or []) if c.field]
-        fields = ", ".join(dict.fromkeys(c.field for c in causes))
+        causes = (status.details.causes if status.details else None) or []
+        fields = ", ".join(dict.fromkeys(c.field for c in causes if c.field))
         self.code = status.code or 0
         self.reason = status.reason or "Error"
         self.message = f"{verb} {kind} {name}: {status.message}" + (f" (field {fields})" if fields else "")
@@ -103,9 +110,9 @@ class Kube:
 
     async def create(self, manifest: dict[str, Any]) -> bool:
         """Create, never overwrite: False when the name is already taken."""
-        obj = resource_type(manifest["apiVersion"], manifest["kind"]).from_dict(manifest)
+        obj = codecs.from_dict(manifest)
         try:
-            await self.client.create(obj, namespace=manifest["metadata"]["namespace"], field_manager=FIELD_MANAGER)
+            await self.client.create(obj, field_manager=FIELD_MANAGER)  # into the namespace of its metadata
         except ApiError as error:
             if error.status.code == 409:
                 return False
@@ -124,7 +131,8 @@ class Kube:
 
     async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         res = resource_type(api_version, kind)
-        return [_as_dict(obj) async for obj in self.client.list(res, namespace=namespace, labels=labels)]
+        selector: LabelSelector = {**labels}  # lightkube's own type: its values may be operators too
+        return [_as_dict(obj) async for obj in self.client.list(res, namespace=namespace, labels=selector)]
 
     async def delete(self, live: dict[str, Any], orphan: bool = False) -> bool:
         """Delete the object that was read, in the background (children follow by garbage collection,
@@ -187,7 +195,7 @@ class OwnedKube:
         uids = owners if owners is not None else {self.uid}
         return [obj for obj in await self.kube.list(api_version, kind, namespace, labels) if any(owned_by(obj, uid) for uid in uids)]
 
-    async def list_for_reading(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    async def list_for_reading(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> builtins.list[dict[str, Any]]:
         """Every object with the labels, whoever owns it: for reads that must see a child's own
         children (a Deployment's pods belong to its ReplicaSets). Nothing listed here is written."""
         return await self.kube.list(api_version, kind, namespace, labels)

@@ -97,9 +97,11 @@ async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[
         return secret
     keys = ", ".join(builder.PASSWORD_KEYS[user] for user in missing)
     added = builder.password_secret(ctx.owner, record.name, {user: passwords.generate() for user in missing})["data"]
-    secret = await ctx.kube.merge_patch("v1", "Secret", name, ctx.owner.namespace, {"data": added})
+    completed = await ctx.kube.merge_patch("v1", "Secret", name, ctx.owner.namespace, {"data": added})
+    if completed is None:
+        raise ValueError(f"Secret {name} vanished while it was being completed")
     ctx.emit("Normal", "PasswordGenerated", f"Added generated passwords ({keys}) to Secret {name}")
-    return secret
+    return completed
 
 
 async def _tls_checksum(ctx: ReconcileContext) -> str:
