@@ -69,10 +69,10 @@ run: deps ## run the operator locally against $$KUBECONFIG
 LINTED := contract operator serving feature_repo/predictflow_runtime
 
 .PHONY: lint
-lint: deps ## ruff (lint and format check) over the shipped packages, mypy over the contract
+lint: deps ## ruff (lint and format check) and mypy over the shipped packages
 	@$(VENV)/bin/ruff check $(LINTED)
 	@$(VENV)/bin/ruff format --check $(LINTED)
-	@$(VENV)/bin/mypy -p predictflow_contract
+	@$(VENV)/bin/mypy -p predictflow_contract -p predictflow_operator -p predictflow_serving -p predictflow_runtime
 
 .PHONY: test
 test: deps tools lint ## make lint, then every test tier: unit, controlplane, dataplane, then kind (make e2e)
