@@ -6,8 +6,10 @@ Starts its own redis-server on loopback, fills it with the example data through 
 materialization job, trains the model, and serves both the churn service and a constant-echo
 BentoML service with `bentoml serve`. Every variant is measured in the same run, after a
 warm-up, on the same keys:
-- lookup `ours`: predictflow_serving.lookup.FeatureLookup.get_many (decoded feature values);
-- lookup `raw`: redis-py HGETALL on the same keys (pipelined for 100), nothing decoded;
+- lookup `ours`: predictflow_serving.lookup.AsyncFeatureLookup.get_many, the service's read path
+  (decoded feature values);
+- lookup `raw`: redis-py's asyncio client, HGETALL on the same keys (pipelined for 100), nothing
+  decoded; both async readers run one call at a time on the same event loop;
 - lookup `feast`: FeatureStore.get_online_features(...).to_dict();
 - predict `ours` / `echo`: POST /predict {"customer_id": N} over a keep-alive HTTP connection.
 Calls of the variants alternate one by one, so background load on the machine hits them alike.
@@ -16,6 +18,7 @@ Calls of the variants alternate one by one, so background load on the machine hi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -88,16 +91,17 @@ def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Callable[[int
 def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
     os.environ.update(stack.env)  # Feast reads the definitions' offline path from the environment
     from predictflow_runtime.store import open_store
-    from predictflow_serving.lookup import FeatureLookup
+    from predictflow_serving.lookup import AsyncFeatureLookup
     from predictflow_serving.model import FEATURE_REFERENCES
     from predictflow_serving.plan import plan_for_store
-    from predictflow_serving.store_client import sync_client
+    from predictflow_serving.store_client import async_client
 
     store = open_store(work_dir=stack.directory / "bench-work")
     connection_string = store.config.online_store.connection_string
-    client = sync_client(connection_string)
-    raw = sync_client(connection_string)
-    lookup = FeatureLookup(plan_for_store(store, FEATURE_REFERENCES), client)
+    loop = asyncio.new_event_loop()
+    client = async_client(connection_string)
+    raw = async_client(connection_string)
+    lookup = AsyncFeatureLookup(plan_for_store(store, FEATURE_REFERENCES), client)
     references = list(FEATURE_REFERENCES)
     redis_key = {cid: lookup.plan.commands([{"customer_id": cid}])[0][0]
                  for cid in range(FIRST_CUSTOMER, FIRST_CUSTOMER + CUSTOMERS)}
@@ -109,18 +113,21 @@ def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
                     for _ in range(count)]
         return inputs
 
-    def raw_hgetall(rows: list) -> None:
+    async def raw_hgetall(rows: list) -> None:
         if len(rows) == 1:
-            raw.hgetall(redis_key[rows[0]["customer_id"]])  # type: ignore[arg-type]
+            await raw.hgetall(redis_key[rows[0]["customer_id"]])  # type: ignore[misc]
             return
-        with raw.pipeline(transaction=False) as pipe:
+        async with raw.pipeline(transaction=False) as pipe:
             for row in rows:
-                pipe.hgetall(redis_key[row["customer_id"]])  # type: ignore[arg-type]
-            pipe.execute()
+                pipe.hgetall(redis_key[row["customer_id"]])
+            await pipe.execute()
+
+    def ours(rows: list) -> list:
+        return loop.run_until_complete(lookup.get_many(rows))
 
     # The three readers must agree before they are timed.
     sample = rows_of(100)(1)[0]
-    ours_rows = lookup.get_many(sample)
+    ours_rows = ours(sample)
     feast_rows = store.get_online_features(references, sample).to_dict()
     for i, row in enumerate(ours_rows):
         for name, value in row.features.items():
@@ -131,8 +138,8 @@ def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
     for size, per_round in ((1, plan.per_round_1), (100, plan.per_round_100)):
         timings = interleaved(
             {
-                "ours": lookup.get_many,
-                "raw": raw_hgetall,
+                "ours": ours,
+                "raw": lambda rows: loop.run_until_complete(raw_hgetall(rows)),
                 "feast": lambda rows: store.get_online_features(references, rows).to_dict(),
             },
             rows_of(size),
@@ -145,8 +152,9 @@ def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
             entry[f"{name}_p50_ms"], entry[f"{name}_p99_ms"] = percentiles(timings[name])
         entry["samples_per_variant"] = len(timings["ours"])
         results[f"entities_{size}"] = entry
-    client.close()
-    raw.close()
+    loop.run_until_complete(client.aclose())
+    loop.run_until_complete(raw.aclose())
+    loop.close()
     return results
 
 

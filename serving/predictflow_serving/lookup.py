@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -26,44 +25,8 @@ def _hmget_commands(plan: LookupPlan, rows: Sequence[Mapping[str, Any]]) -> list
     return [("HMGET", key, *fields) for key, fields in plan.commands(rows)]
 
 
-class FeatureLookup:
-    """Blocking lookups on a redis-py client (see store_client.sync_client for timeouts)."""
-
-    def __init__(self, plan: LookupPlan, client: redis.Redis) -> None:
-        self.plan = plan
-        self._pool = client.connection_pool
-
-    def get(self, row: Mapping[str, Any]) -> FeatureRow:
-        return self.get_many([row])[0]
-
-    def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureRow]:
-        if not rows:
-            return []
-        commands = _hmget_commands(self.plan, rows)
-        try:
-            return self.plan.decode(self._round_trip(commands))
-        except _ConnectionLost:
-            # The server closed a pooled connection (restart, failover): one retry on a new
-            # connection, which either works or fails at connect time, within its timeout.
-            return self.plan.decode(self._round_trip(commands))
-
-    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
-        connection = self._pool.get_connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))
-            return [connection.read_response() for _ in commands]
-        except RedisConnectionError as error:
-            connection.disconnect()
-            raise _ConnectionLost(str(error)) from error
-        except BaseException:
-            connection.disconnect()  # unread replies would be read by the next request
-            raise
-        finally:
-            self._pool.release(connection)
-
-
 class AsyncFeatureLookup:
-    """The same lookups on an asyncio redis-py client, for async services."""
+    """Lookups on an asyncio redis-py client (see store_client.async_client for timeouts)."""
 
     def __init__(self, plan: LookupPlan, client: redis.asyncio.Redis) -> None:
         self.plan = plan
@@ -79,6 +42,8 @@ class AsyncFeatureLookup:
         try:
             return self.plan.decode(await self._round_trip(commands))
         except _ConnectionLost:
+            # The server closed a pooled connection (restart, failover): one retry on a new
+            # connection, which either works or fails at connect time, within its timeout.
             return self.plan.decode(await self._round_trip(commands))
 
     async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
@@ -90,7 +55,7 @@ class AsyncFeatureLookup:
             await connection.disconnect(nowait=True)
             raise _ConnectionLost(str(error)) from error
         except BaseException:
-            await connection.disconnect(nowait=True)
+            await connection.disconnect(nowait=True)  # unread replies would be read by the next request
             raise
         finally:
             await self._pool.release(connection)

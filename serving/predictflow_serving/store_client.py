@@ -12,7 +12,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import redis.asyncio
 import redis.asyncio.retry
 from redis.backoff import NoBackoff
@@ -35,10 +34,6 @@ def read_path_kwargs(connection_string: str, timeouts: Timeouts) -> dict[str, An
         socket_connect_timeout=timeouts.connect,
         socket_timeout=timeouts.socket,
     )
-
-
-def sync_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> redis.Redis:
-    return redis.Redis(**read_path_kwargs(connection_string, timeouts), retry=redis.retry.Retry(NoBackoff(), 0))
 
 
 def async_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> redis.asyncio.Redis:

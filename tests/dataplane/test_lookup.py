@@ -19,9 +19,10 @@ from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConf
 from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 from feast.value_type import ValueType
 
-from predictflow_serving.lookup import AsyncFeatureLookup, FeatureLookup
+from predictflow_serving.lookup import AsyncFeatureLookup
 from predictflow_serving.plan import plan_for_store
-from predictflow_serving.store_client import Timeouts, async_client, ping_fresh, sync_client
+from predictflow_serving.store_client import Timeouts, async_client, ping_fresh
+from predictflow_devtools.blocking_lookup import BlockingLookup
 from predictflow_devtools.values import same
 
 pytestmark = pytest.mark.dataplane
@@ -167,20 +168,27 @@ def stores(redis_server, tmp_path_factory):
     return store
 
 
-@pytest.fixture(scope="module")
-def client(redis_server):
-    client = sync_client(redis_server.feast_connection_string())
-    yield client
-    client.close()
+@pytest.fixture
+def lookup_for(redis_server):
+    """Opens the service's async lookup on the test Redis; closed after the test."""
+    opened = []
+
+    def open_lookup(plan):
+        opened.append(BlockingLookup(plan, redis_server.feast_connection_string()))
+        return opened[-1]
+
+    yield open_lookup
+    for lookup in opened:
+        lookup.close()
 
 
 def customer_rows(ids):
     return [{"customer_id": i} for i in ids]
 
 
-def test_scalars_match_feast(stores, client):
+def test_scalars_match_feast(stores, lookup_for):
     rows = customer_rows(CUSTOMERS + MISSING_CUSTOMERS)
-    ours = FeatureLookup(plan_for_store(stores, SCALAR_REFS), client).get_many(rows)
+    ours = lookup_for(plan_for_store(stores, SCALAR_REFS)).get_many(rows)
     theirs = assert_same_as_feast(stores, rows, SCALAR_REFS, ours)
     # The comparison covered real values, nulls and absent entities.
     assert theirs["i64"][:2] == [2**40, -(2**40) + 1] and theirs["raw"][1] == b"\x01" * 51
@@ -188,15 +196,15 @@ def test_scalars_match_feast(stores, client):
     assert [row.found for row in ours] == [True] * 6 + [False] * 2
 
 
-def test_lists_match_feast(stores, client):
+def test_lists_match_feast(stores, lookup_for):
     rows = customer_rows(CUSTOMERS + MISSING_CUSTOMERS)
-    ours = FeatureLookup(plan_for_store(stores, LIST_REFS), client).get_many(rows)
+    ours = lookup_for(plan_for_store(stores, LIST_REFS)).get_many(rows)
     theirs = assert_same_as_feast(stores, rows, LIST_REFS, ours)
     assert theirs["texts"][2] == ["a", "", "t2"]
     assert [row.found for row in ours] == [True] * 4 + [False] * 4
 
 
-def test_views_with_other_and_composite_keys_match_feast(stores, client):
+def test_views_with_other_and_composite_keys_match_feast(stores, lookup_for):
     references = ["scalars:i64", "shops:stock", "shops:shop_name", "prices:price"]
     rows = [
         {"customer_id": 1001, "shop_code": "bern", "region_id": 2},
@@ -204,22 +212,22 @@ def test_views_with_other_and_composite_keys_match_feast(stores, client):
         {"customer_id": 5, "shop_code": "", "region_id": 1},
         {"customer_id": 1003, "shop_code": "nowhere", "region_id": 3},
     ]
-    lookup = FeatureLookup(plan_for_store(stores, references), client)
+    lookup = lookup_for(plan_for_store(stores, references))
     assert len(lookup.plan.groups) == 3
     ours = lookup.get_many(rows)
     theirs = assert_same_as_feast(stores, rows, references, ours)
     assert theirs["price"][0] == 11.0 and theirs["stock"][2] == -1
 
 
-def test_full_feature_names_match_feast(stores, client):
+def test_full_feature_names_match_feast(stores, lookup_for):
     references = ["scalars:text", "lists:texts", "shops:shop_name"]
     rows = [{"customer_id": 1001, "shop_code": "bern"}, {"customer_id": 1006, "shop_code": "x"}]
-    ours = FeatureLookup(plan_for_store(stores, references, full_feature_names=True), client).get_many(rows)
+    ours = lookup_for(plan_for_store(stores, references, full_feature_names=True)).get_many(rows)
     assert_same_as_feast(stores, rows, references, ours, full_feature_names=True)
 
 
-def test_single_lookup_and_duplicate_rows(stores, client):
-    lookup = FeatureLookup(plan_for_store(stores, SCALAR_REFS), client)
+def test_single_lookup_and_duplicate_rows(stores, lookup_for):
+    lookup = lookup_for(plan_for_store(stores, SCALAR_REFS))
     single = lookup.get({"customer_id": 1004})
     assert_same_as_feast(stores, [{"customer_id": 1004}], SCALAR_REFS, [single])
     rows = customer_rows([1002, 1002, 9, 1002])
@@ -237,8 +245,8 @@ def test_features_added_after_writing_read_as_missing(redis_server, tmp_path):
     store.apply([_view("evolving", [customer], [Field(name="old", dtype=Int64), Field(name="new", dtype=Float64)])])
     references = ["evolving:old", "evolving:new"]
     rows = customer_rows([1, 2, 3])
-    with sync_client(redis_server.feast_connection_string()) as client:
-        ours = FeatureLookup(plan_for_store(store, references), client).get_many(rows)
+    with BlockingLookup(plan_for_store(store, references), redis_server.feast_connection_string()) as lookup:
+        ours = lookup.get_many(rows)
     theirs = assert_same_as_feast(store, rows, references, ours)
     assert theirs["old"] == [10, 20, None] and theirs["new"] == [None, None, None]
 
@@ -251,8 +259,7 @@ def test_key_ttl_expiry_matches_feast(redis_server, tmp_path):
     rows = customer_rows([1, 2])
     frame = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": [NOW] * 2, "score": [0.5, 0.25]})
     raw = redis_server.client()
-    with sync_client(redis_server.feast_connection_string()) as client:
-        lookup = FeatureLookup(plan_for_store(store, references), client)
+    with BlockingLookup(plan_for_store(store, references), redis_server.feast_connection_string()) as lookup:
         keys = [key for key, _ in lookup.plan.commands(rows)]
 
         for _ in range(5):  # the read must happen before the 2 s TTL runs out
@@ -273,21 +280,12 @@ def test_key_ttl_expiry_matches_feast(redis_server, tmp_path):
     assert theirs["score"] == [None, None] and not any(row.found for row in after)
 
 
-def test_async_lookup_matches_feast(stores, redis_server):
+def test_scalars_and_lists_in_one_request_match_feast(stores, lookup_for):
     rows = customer_rows(CUSTOMERS + MISSING_CUSTOMERS)
     references = SCALAR_REFS + LIST_REFS
-
-    async def read():
-        client = async_client(redis_server.feast_connection_string())
-        try:
-            lookup = AsyncFeatureLookup(plan_for_store(stores, references), client)
-            return await lookup.get_many(rows), await lookup.get(rows[0])
-        finally:
-            await client.aclose()
-
-    many, one = asyncio.run(read())
-    assert_same_as_feast(stores, rows, references, many)
-    assert_same_as_feast(stores, rows[:1], references, [one])
+    lookup = lookup_for(plan_for_store(stores, references))
+    assert_same_as_feast(stores, rows, references, lookup.get_many(rows))
+    assert_same_as_feast(stores, rows[:1], references, [lookup.get(rows[0])])
 
 
 def test_tls_and_password_match_feast(redis_tls_server, tmp_path):
@@ -296,24 +294,23 @@ def test_tls_and_password_match_feast(redis_tls_server, tmp_path):
     store = feast_store(tmp_path, "lookup_tls", connection_string)
     populate(store)
     rows = customer_rows(CUSTOMERS + MISSING_CUSTOMERS)
-    with sync_client(connection_string) as client:
-        ours = FeatureLookup(plan_for_store(store, SCALAR_REFS), client).get_many(rows)
+    with BlockingLookup(plan_for_store(store, SCALAR_REFS), connection_string) as lookup:
+        ours = lookup.get_many(rows)
     assert_same_as_feast(store, rows, SCALAR_REFS, ours)
     assert sum(row.found for row in ours) == len(CUSTOMERS)
 
     without_password = connection_string.replace(f"password={redis_tls_server.password}", "password=wrong")
-    with sync_client(without_password) as client:
+    with BlockingLookup(plan_for_store(store, SCALAR_REFS), without_password) as lookup:
         with pytest.raises(redis.AuthenticationError):
-            FeatureLookup(plan_for_store(store, SCALAR_REFS), client).get_many(rows)
+            lookup.get_many(rows)
 
 
-def test_lookup_recovers_after_redis_restarts(redis_server, stores):
+def test_lookup_recovers_after_redis_restarts(redis_server, stores, lookup_for):
     """A pooled connection broken by a restart costs no failed request once Redis is back."""
-    with sync_client(redis_server.feast_connection_string()) as client:
-        lookup = FeatureLookup(plan_for_store(stores, ["scalars:i64"]), client)
-        before = lookup.get({"customer_id": 1001}).features
-        redis_server.client().execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-        assert lookup.get({"customer_id": 1001}).features == before
+    lookup = lookup_for(plan_for_store(stores, ["scalars:i64"]))
+    before = lookup.get({"customer_id": 1001}).features
+    redis_server.client().execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert lookup.get({"customer_id": 1001}).features == before
 
 
 # --- timeouts: servers that never answer -------------------------------------------------
@@ -360,20 +357,6 @@ def unreachable_server():
 
 def _plan(stores):
     return plan_for_store(stores, ["scalars:i64"])
-
-
-@pytest.mark.parametrize("server", ["silent_server", "unreachable_server"])
-def test_sync_lookup_honours_short_timeouts(request, server, stores):
-    address = request.getfixturevalue(server)
-    with sync_client(address, Timeouts(connect=0.3, socket=0.3)) as client:
-        lookup = FeatureLookup(_plan(stores), client)
-        started = time.monotonic()
-        with pytest.raises((redis.TimeoutError, redis.ConnectionError)):
-            lookup.get({"customer_id": 1001})
-        elapsed = time.monotonic() - started
-    # Two attempts at most (one retry after a lost connection); a retrying default client
-    # would take several seconds here.
-    assert elapsed < 2.0, elapsed
 
 
 @pytest.mark.parametrize("server", ["silent_server", "unreachable_server"])

@@ -193,11 +193,11 @@ def test_materialization_writes_features_and_watermarks_as_its_user_and_serving_
     assert rows["tenure_months"][0] is not None
 
     # the serving process's own store client, from the same connection string
-    from predictflow_serving.store_client import sync_client
+    from predictflow_serving.store_client import Timeouts, read_path_kwargs
 
     connection = feast.config.online_store.connection_string
     assert f"username={builder.SERVING_USER}" in connection
-    lookups = sync_client(connection)
+    lookups = redis.Redis(**read_path_kwargs(connection, Timeouts()))
     key = _redis_key(project, EntityKeyProto(join_keys=["customer_id"], entity_values=[ValueProto(int64_val=1001)]))
     assert any(value is not None for value in lookups.hmget(key, [f"_ts:{VIEW}"]))
 
