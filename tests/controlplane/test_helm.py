@@ -32,7 +32,7 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 from predictflow_devtools import processes
-from predictflow_devtools.paths import python_path
+from predictflow_devtools.paths import REPO_ROOT, python_path
 from predictflow_devtools.controlplane import ControlPlane, ControlPlaneInfo
 from predictflow_devtools.featurestores import apply_featurestore, children, condition, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
@@ -42,7 +42,6 @@ from predictflow_operator import rbac
 
 pytestmark = pytest.mark.controlplane
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "predictflow-operator"
 CRD_NAME = "featurestores.predictflow.io"
 SPEC = {"project": "churn", "materialization": {"schedule": "*/30 * * * *"}}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +15,10 @@ import yaml
 
 from predictflow_operator import cli, rbac
 from predictflow_operator.settings import VERSION
+from predictflow_devtools.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "predictflow-operator"
 RELEASE, NAMESPACE = "pf", "predictflow-system"
 FULLNAME = f"{RELEASE}-predictflow-operator"

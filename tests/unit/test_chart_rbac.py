@@ -17,11 +17,12 @@ from lightkube.codecs import resource_registry
 from lightkube.core.resource import GlobalResource, NamespacedResource
 
 from predictflow_operator import rbac
+from predictflow_devtools.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parent / "golden"
-CRDS = Path(__file__).resolve().parents[2] / "crds"
+CRDS = REPO_ROOT / "crds"
 # Generated Secrets are created once and never overwritten (Kube.create_if_absent); every other
 # child is server-side applied (Kube.apply: a PATCH, authorized as create too for a new object).
 CREATED_ONCE = {"Secret"}

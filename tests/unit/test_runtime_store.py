@@ -10,10 +10,10 @@ import predictflow_contract as contract
 import yaml
 
 from predictflow_runtime.store import REGISTRY_FILE, StoreConfigError, open_store
+from predictflow_devtools.paths import CHURN_REPO
 
 pytestmark = pytest.mark.unit
 
-CHURN_REPO = Path(__file__).resolve().parents[2] / "feature_repo" / "churn"
 # Nothing listens on port 1: any attempt to reach the online store fails at once.
 UNREACHABLE_REDIS = "127.0.0.1:1,socket_connect_timeout=1"
 
