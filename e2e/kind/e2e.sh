@@ -9,7 +9,8 @@
 #   PREDICTFLOW_KEEP_CLUSTER=1   keep the cluster afterwards (also on failure) for debugging;
 #                                `e2e/kind/cluster.sh down` deletes it later
 #   PREDICTFLOW_KIND_NODE_IMAGE  use this node image instead of choosing one (see cluster.sh)
-#   PYTEST_ARGS                  extra pytest arguments, e.g. "-k switch -x"
+#   PYTEST_ARGS                  extra pytest arguments, split with shell quoting rules but never
+#                                evaluated, e.g. "-x -k 'switch or outage'"
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 KIND_LOG_PREFIX=e2e
@@ -54,5 +55,5 @@ KUBECONFIG=$("$KIND_DIR/cluster.sh" kubeconfig)
 export PATH=$K8S_BIN:$(dirname "$HELM"):$PATH PREDICTFLOW_E2E=1 PREDICTFLOW_E2E_IMAGE_VERSION=$version
 export PYTHONPATH=$REPO_DIR/contract:$REPO_DIR/operator:$REPO_DIR/serving:$REPO_DIR/feature_repo:$REPO_DIR/e2e
 cd "$REPO_DIR"
-# shellcheck disable=SC2086
-timed tests "$venv/bin/python" -m pytest -m kind e2e/tests ${PYTEST_ARGS:-}
+mapfile -d '' -t pytest_args < <("$venv/bin/python" -c 'import shlex, sys; sys.stdout.write("".join(a + "\0" for a in shlex.split(sys.argv[1])))' "${PYTEST_ARGS:-}")
+timed tests "$venv/bin/python" -m pytest -m kind e2e/tests "${pytest_args[@]}"
