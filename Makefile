@@ -14,7 +14,7 @@ export HELM_VERSION ?= v3.22.0
 export KIND_VERSION ?= v0.33.0
 K8S_MINOR = $(shell echo $(K8S_VERSION) | cut -d. -f1-2 | tr -d v)
 
-APT_PACKAGES := redis-server redis-tools ca-certificates
+APT_PACKAGES := redis-server redis-tools ca-certificates prometheus prometheus-redis-exporter
 VENV = $(shell e2e/tools/ensure-venv.sh)
 PYTHONPATH := $(CURDIR)/contract:$(CURDIR)/operator:$(CURDIR)/serving:$(CURDIR)/feature_repo:$(CURDIR)/e2e
 export PYTHONPATH

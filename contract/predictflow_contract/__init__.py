@@ -52,6 +52,10 @@ READY_PATH = "/readyz"
 LIVE_PATH = "/livez"
 ON_STORE_DOWN_ENV = "PREDICTFLOW_ON_STORE_DOWN"
 LIVENESS_CHECKS_REDIS_ENV = "PREDICTFLOW_LIVENESS_CHECKS_REDIS"
+# spec.onlineStore.type of the store a serving pod reads, for its metrics' labels.
+STORE_TYPE_ENV = "PREDICTFLOW_STORE_TYPE"
+# Prometheus text format, on the serving port (BentoML's endpoint) and on the operator's metrics port.
+METRICS_PATH = "/metrics"
 
 # Feast's names for what every store type looks like to its clients: single-endpoint Redis.
 FEAST_ONLINE_STORE_TYPE = "redis"

@@ -68,6 +68,7 @@ def prepare_stack(
         contract.FEATURE_REPO_ENV: str(CHURN_REPO),
         contract.OFFLINE_PATH_ENV: str(data),
         **feast_config.credentials_env(server),
+        contract.STORE_TYPE_ENV: "redis",
         "BENTOML_HOME": str(directory / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
     }

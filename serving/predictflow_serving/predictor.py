@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 from predictflow_runtime.redaction import redact, secrets_from_env
 
 from .lookup import AsyncFeatureLookup
+from .metrics import ServingMetrics
 from .model import ENTITY_KEY, ChurnModel
 from .resilience import StaleCache, StoreBreaker
 from .settings import OnStoreDown, ServingSettings
@@ -58,27 +60,36 @@ def describe(error: BaseException) -> str:
 
 
 class ChurnPredictor:
-    def __init__(self, lookup: AsyncFeatureLookup, model: ChurnModel, settings: ServingSettings) -> None:
+    def __init__(self, lookup: AsyncFeatureLookup, model: ChurnModel, settings: ServingSettings, metrics: ServingMetrics) -> None:
         self.lookup = lookup
         self.model = model
         self.settings = settings
+        self.metrics = metrics
         self.cache = StaleCache(settings.stale_cache_size)
         self.breaker = StoreBreaker(settings.store_retry_seconds)
 
     async def predict(self, customer_ids: Sequence[int]) -> Outcome:
         if self.breaker.allows_attempt():
             rows = [{ENTITY_KEY: customer_id} for customer_id in customer_ids]
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.settings.lookup_deadline_seconds):
                     features = await self.lookup.get_many(rows)
             except (RedisError, OSError, TimeoutError) as error:
                 self.store_failed(error)
             else:
+                self.metrics.lookup_seconds.observe(time.perf_counter() - started)
+                self.metrics.entities.inc(len(rows))
                 self.store_answered()
-                return [self._fresh(customer_id, row) for customer_id, row in zip(customer_ids, features, strict=True)]
+                predictions = [self._fresh(customer_id, row) for customer_id, row in zip(customer_ids, features, strict=True)]
+                self.metrics.stale_cache_entries.set(len(self.cache))
+                return predictions
         return self._without_store(customer_ids)
 
     def _fresh(self, customer_id: int, row: Any) -> Prediction:
+        nulls = sum(value is None for value in row.features.values())
+        if nulls:
+            self.metrics.null_features.inc(nulls)
         if not row.found:
             return Prediction(customer_id, None, None, stale=False, found=False)
         self.cache.remember(customer_id, row.features)
@@ -103,8 +114,10 @@ class ChurnPredictor:
             mode = self.settings.on_store_down.value
             log.warning("online store unreachable (%s); answering %s", describe(error), mode)
         self.breaker.record_failure(describe(error))
+        self.metrics.store_reachable.set(0)
 
     def store_answered(self) -> None:
         if self.breaker.last_error is not None:
             log.warning("online store reachable again")
         self.breaker.record_success()
+        self.metrics.store_reachable.set(1)

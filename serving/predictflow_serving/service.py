@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from typing import Any
 
 import bentoml
@@ -61,6 +62,7 @@ import bentoml
 from predictflow_runtime.store import open_store
 
 from .lookup import AsyncFeatureLookup
+from .metrics import Outcome, ServingMetrics
 from .model import FEATURE_REFERENCES, load
 from .plan import plan_for_store
 from .predictor import ChurnPredictor, StoreUnavailable
@@ -80,7 +82,8 @@ class ChurnService:
         timeout = self.settings.redis_timeout_seconds
         client = async_client(self._connection_string, Timeouts(connect=timeout, socket=timeout))
         model = load(self.settings.model_tag, self.settings.model_store)
-        self.predictor = ChurnPredictor(AsyncFeatureLookup(plan, client), model, self.settings)
+        self.metrics = ServingMetrics(store.config.project, self.settings.store_type)
+        self.predictor = ChurnPredictor(AsyncFeatureLookup(plan, client), model, self.settings, self.metrics)
         # Feast, pandas and pyarrow leave a large heap of long-lived objects; keep the garbage
         # collector from walking it during requests (full collections showed up in the p99).
         gc.collect()
@@ -99,13 +102,20 @@ class ChurnService:
         customer_id: int | None = None,
         customer_ids: list[int] | None = None,
     ) -> dict[str, Any]:
+        started = time.perf_counter()
+        outcome, body = await self._predict(ctx, customer_id, customer_ids)
+        self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        self.metrics.answered(outcome)
+        return body
+
+    async def _predict(self, ctx: bentoml.Context, customer_id: int | None, customer_ids: list[int] | None) -> tuple[Outcome, dict[str, Any]]:
         if (customer_id is None) == (customer_ids is None):
             ctx.response.status_code = 400
-            return {"error": "send exactly one of customer_id or customer_ids"}
+            return Outcome.BAD_REQUEST, {"error": "send exactly one of customer_id or customer_ids"}
         ids = [customer_id] if customer_id is not None else list(customer_ids or [])
         if len(ids) > self.settings.max_batch:
             ctx.response.status_code = 400
-            return {"error": f"at most {self.settings.max_batch} customer_ids per request"}
+            return Outcome.BAD_REQUEST, {"error": f"at most {self.settings.max_batch} customer_ids per request"}
 
         outcome = await self.predictor.predict(ids)
         if isinstance(outcome, StoreUnavailable):
@@ -113,20 +123,20 @@ class ChurnService:
             body: dict[str, Any] = {"error": outcome.reason}
             if outcome.missing:
                 body["missing"] = list(outcome.missing)
-            return body
+            return Outcome.UNAVAILABLE, body
+        stale = any(prediction.stale for prediction in outcome)
+        answered = Outcome.STALE if stale else Outcome.OK
         if customer_id is not None:
             prediction = outcome[0]
             if not prediction.found:
                 ctx.response.status_code = 404
-                return {"error": f"no features for customer_id {customer_id}", "customer_id": customer_id}
-            return prediction.as_dict()
-        return {
-            "predictions": [prediction.as_dict() for prediction in outcome],
-            "stale": any(prediction.stale for prediction in outcome),
-        }
+                return Outcome.NOT_FOUND, {"error": f"no features for customer_id {customer_id}", "customer_id": customer_id}
+            return answered, prediction.as_dict()
+        return answered, {"predictions": [prediction.as_dict() for prediction in outcome], "stale": stale}
 
     async def _store_reachable(self) -> bool:
         reachable = await ping_fresh(self._connection_string, self.settings.probe_timeout_seconds)
+        self.metrics.store_reachable.set(1 if reachable else 0)
         if reachable and self.predictor.breaker.last_error is not None:
             self.predictor.store_answered()  # let requests use the store again at once
         return reachable

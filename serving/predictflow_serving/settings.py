@@ -32,6 +32,7 @@ class ServingSettings:
     probe_timeout_seconds: float = 1.0  # the whole readiness/liveness ping, on a fresh connection
     store_retry_seconds: float = 1.0  # after a failed lookup, requests skip the store this long
     max_batch: int = 1000
+    store_type: str = "unknown"  # spec.onlineStore.type, a label on the metrics
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServingSettings:
@@ -67,4 +68,5 @@ class ServingSettings:
             probe_timeout_seconds=number("PREDICTFLOW_PROBE_TIMEOUT_SECONDS", defaults.probe_timeout_seconds),
             store_retry_seconds=number("PREDICTFLOW_STORE_RETRY_SECONDS", defaults.store_retry_seconds),
             max_batch=int(number("PREDICTFLOW_MAX_BATCH", defaults.max_batch, int)),
+            store_type=text(contract.STORE_TYPE_ENV, defaults.store_type),
         )
