@@ -14,6 +14,8 @@ from lightkube import AsyncClient
 from . import cli, handlers  # noqa: F401  (handlers registers the handlers)
 from .health import serve as serve_health
 from .leader import LeaderElection
+from .metrics import OperatorMetrics
+from .metrics import serve as serve_metrics
 
 
 def main() -> None:
@@ -30,6 +32,8 @@ def main() -> None:
 async def run(args: argparse.Namespace, settings: kopf.OperatorSettings) -> None:
     state = {"role": "standby" if args.leader_election_namespace else "leader"}
     health = await serve_health(args.liveness, state) if args.liveness else None
+    metrics = OperatorMetrics(state)
+    exporter = await serve_metrics(args.metrics, metrics) if args.metrics else None
     keeper = None
     try:
         if args.leader_election_namespace:
@@ -42,12 +46,14 @@ async def run(args: argparse.Namespace, settings: kopf.OperatorSettings) -> None
             standalone=True,  # leadership is the Lease's (or there is one replica): no kopf peering objects
             clusterwide=not args.namespace,
             namespaces=args.namespace,
+            memo=kopf.Memo(metrics=metrics),
         )
     finally:
         if keeper is not None:
             keeper.cancel()
-        if health is not None:
-            await health.cleanup()
+        for server in (health, exporter):
+            if server is not None:
+                await server.cleanup()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     parser.add_argument("--liveness", default="", help="e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--metrics", default="", help="serve Prometheus metrics, e.g. http://0.0.0.0:8081/metrics")
     parser.add_argument(
         "--leader-election-namespace",
         default="",

@@ -19,6 +19,7 @@ from . import GROUP, PLURAL, VERSION
 from .api.models import FeatureStoreStatus, parse_spec
 from .builders.common import FS_LABEL, Owner
 from .clients.kube import Kube
+from .metrics import OperatorMetrics
 from .reconcilers import featurestore
 from .reconcilers.context import OperatorMemo, ReconcileContext
 from .reconcilers.elasticache import ForeignGroup
@@ -37,7 +38,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
-    memo.operator = OperatorMemo(kube=Kube(AsyncClient()), settings=Settings.from_env())
+    # __main__ hands in the metrics it serves; without them (kopf run) they are kept but not served
+    metrics = memo.get("metrics") or OperatorMetrics()
+    memo.operator = OperatorMemo(kube=Kube(AsyncClient()), settings=Settings.from_env(), metrics=metrics)
 
 
 @kopf.on.cleanup()
@@ -94,8 +97,9 @@ async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "backfill"})
-async def backfill_pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A backfill pod's report (its termination message) may land after its Job's last event."""
+@kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "materialization"})
+async def job_pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A job pod's report (its termination message) may land after its Job's last event."""
     namespace, name = body["metadata"]["namespace"], (body["metadata"].get("labels") or {}).get(FS_LABEL, "")
     memo.operator.wake_named(namespace, name)
 

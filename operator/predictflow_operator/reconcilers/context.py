@@ -10,6 +10,7 @@ from typing import Any
 from ..api.models import FeatureStoreSpec
 from ..builders.common import Owner
 from ..clients.kube import Kube, OwnedKube
+from ..metrics import OperatorMetrics
 from ..settings import Settings
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
@@ -21,6 +22,7 @@ class OperatorMemo:
 
     kube: Kube
     settings: Settings
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     aws_clients: dict[str, Any] = field(default_factory=dict)  # region -> clients.aws.ElastiCache
     aws_answers: dict[tuple[str, str], Any] = field(default_factory=dict)  # (owner uid, store key) -> elasticache.AwsMemo
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)  # FeatureStore uid -> its daemon's wake-up
@@ -57,6 +59,7 @@ class OperatorMemo:
         self.names = {key: value for key, value in self.names.items() if value != uid}
         self.readers = {key: uids - {uid} for key, uids in self.readers.items() if uids - {uid}}
         self.aws_answers = {key: value for key, value in self.aws_answers.items() if key[0] != uid}
+        self.metrics.forget(uid)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -49,13 +50,16 @@ async def run_pass(ctx: ReconcileContext, body: Any) -> float:
     unless a watch wakes it sooner."""
     previous = dict(body.get("status") or {})
     requeue = ctx.settings.resync_seconds
+    started = time.perf_counter()
     try:
-        status, look_again_soon = await reconcile(ctx, previous)
+        status, look_again_soon, failures = await reconcile(ctx, previous)
         if look_again_soon:
             requeue = min(requeue, ctx.settings.elasticache_poll_seconds)
+        errors = [failure.reason for failure in failures]
     except Exception as error:  # the status says what went wrong; the next pass retries
         log.exception("reconcile of %s/%s failed", ctx.owner.namespace, ctx.owner.name)
-        status, requeue = failed_pass(ctx, previous, error), min(requeue, 10.0)
+        status, requeue, errors = failed_pass(ctx, previous, error), min(requeue, 10.0), [type(error).__name__]
+    ctx.memo.metrics.passed(ctx.owner, {**previous, **status}, time.perf_counter() - started, errors)
     changed = {key: value for key, value in status.items() if previous.get(key) != value}
     log.debug("pass over %s/%s: status fields changed: %s", ctx.owner.namespace, ctx.owner.name, ", ".join(changed) or "none")
     if changed:
@@ -75,9 +79,9 @@ async def _caught_up(body: Any, version: str, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-    """Converge the children; returns the new status (the API's camelCase dict) and whether to look
-    again after the poll interval rather than the resync (see _unwatched_wait)."""
+async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool, list[Failure]]:
+    """Converge the children; returns the new status (the API's camelCase dict), whether to look
+    again after the poll interval rather than the resync (see _unwatched_wait), and what was refused."""
     before = FeatureStoreStatus.model_validate(previous or {})
     before = _upgraded(ctx, before)
     observed = await observe(ctx, before)
@@ -86,8 +90,9 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
     failures = await act(ctx, decision, observed)
     for event in decision.events:
         ctx.emit(event.type, event.reason, event.message)
+    ctx.memo.metrics.jobs_seen(ctx.owner, materialization.finished(observed.jobs.values()))
     # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
-    return report(ctx, before, decision, observed, failures), bool(failures) or _unwatched_wait(decision, observed)
+    return report(ctx, before, decision, observed, failures), bool(failures) or _unwatched_wait(decision, observed), failures
 
 
 def _unwatched_wait(decision: Decision, observed: Observed) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..builders import materialization as builder
 from ..builders.common import COMPONENT_LABEL, FS_LABEL, STORE_LABEL
 from ..builders.store import StoreTarget
+from ..metrics import FinishedJob
 from .context import ReconcileContext
 
 _JOB = ("batch/v1", "Job")
@@ -78,13 +80,29 @@ async def observe(ctx: ReconcileContext) -> dict[str, JobState]:
     }
     job_uids = {job["metadata"]["uid"] for job in jobs.values()}
     reports: dict[str, dict[str, Any]] = {}
-    pod_labels = {**labels, COMPONENT_LABEL: builder.BACKFILL_COMPONENT}
-    for pod in await ctx.kube.list("v1", "Pod", owner.namespace, pod_labels, owners=job_uids) if job_uids else []:
-        report = _report(pod)
-        job_name = (pod["metadata"].get("labels") or {}).get(_JOB_NAME_LABEL)
-        if report is not None and job_name:
-            reports[job_name] = report
+    for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT) if job_uids else ():
+        pod_labels = {**labels, COMPONENT_LABEL: component}
+        for pod in await ctx.kube.list("v1", "Pod", owner.namespace, pod_labels, owners=job_uids):
+            report = _report(pod)
+            job_name = (pod["metadata"].get("labels") or {}).get(_JOB_NAME_LABEL)
+            if report is not None and job_name:
+                reports[job_name] = report
     return {name: job_state(job, name, reports.get(name)) for name, job in jobs.items()}
+
+
+def finished(jobs: Iterable[JobState]) -> list[FinishedJob]:
+    """The Jobs that finished, in the terms the metrics keep."""
+    return [
+        FinishedJob(
+            kind="scheduled" if job.scheduled else "backfill",
+            succeeded=job.phase == "Succeeded",
+            start=job.start,
+            end=job.end,
+            rows=int(job.report["rows"]) if job.report and isinstance(job.report.get("rows"), int) else None,
+        )
+        for job in jobs
+        if job.phase in ("Succeeded", "Failed") and job.end
+    ]
 
 
 def backfill_name(ctx: ReconcileContext, store: StoreTarget, generation: int) -> str:
