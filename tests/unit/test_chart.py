@@ -5,6 +5,7 @@ The chart is rendered with the project's helm binary (`make tools` builds it int
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -72,7 +73,7 @@ def test_helm_lint_strict_passes():
 def test_default_values_install_a_cluster_wide_operator():
     documents = render()
     assert sorted(doc["kind"] for doc in documents) == [
-        "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ]
     [deployment] = of_kind(documents, "Deployment")
     spec = deployment["spec"]
@@ -88,10 +89,10 @@ def test_default_values_install_a_cluster_wide_operator():
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
     }
     assert operator["resources"]["requests"] and operator["resources"]["limits"]["memory"]
-    assert operator["args"] == ["--liveness=http://0.0.0.0:8080/healthz", "--log-format=full"]
+    assert operator["args"] == ["--liveness=http://0.0.0.0:8080/healthz", "--metrics=http://0.0.0.0:8081/metrics", "--log-format=full"]
     for probe in ("startupProbe", "livenessProbe"):
         assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert operator["ports"] == [{"name": "health", "containerPort": 8080}]
+    assert operator["ports"] == [{"name": "health", "containerPort": 8080}, {"name": "metrics", "containerPort": 8081}]
     assert {"name": "tmp", "mountPath": "/tmp"} in operator["volumeMounts"]
     assert env(documents) == {
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
@@ -220,3 +221,40 @@ def test_the_chart_installs_the_repository_crds():
     rendered = [doc for doc in render("--include-crds") if doc["kind"] == "CustomResourceDefinition"]
     expected = [yaml.safe_load(path.read_text()) for path in sorted((REPO_ROOT / "crds").glob("*.yaml"))]
     assert rendered == expected and [crd["metadata"]["name"] for crd in rendered] == ["featurestores.predictflow.io"]
+
+
+def test_metrics_service_by_default_and_monitors_only_when_enabled():
+    documents = render()
+    [service] = [d for d in of_kind(documents, "Service") if d["metadata"]["name"] == f"{FULLNAME}-metrics"]
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics"}]
+    assert "--metrics=http://0.0.0.0:8081/metrics" in container(documents)["args"]
+    assert {"name": "metrics", "containerPort": 8081} in container(documents)["ports"]
+    assert not of_kind(documents, "ServiceMonitor") and not of_kind(documents, "PodMonitor")
+    assert not [d for d in of_kind(documents, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+
+    enabled = render(
+        "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.podMonitor.enabled=true",
+        "--set", "metrics.dashboard.enabled=true", "--set", "metrics.serviceMonitor.labels.release=prom",
+        "--set", "watch.namespaces={team-a,team-b}",
+    )
+    [monitor] = of_kind(enabled, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert set(monitor["spec"]["selector"]["matchLabels"].items()) <= set(service["metadata"]["labels"].items())
+    [pods] = of_kind(enabled, "PodMonitor")
+    assert pods["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    [dashboard] = [d for d in of_kind(enabled, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["predictflow.json"])["uid"] == "predictflow"
+
+    off = render("--set", "metrics.enabled=false", "--set", "metrics.serviceMonitor.enabled=true")
+    assert not of_kind(off, "ServiceMonitor") and not any(a.startswith("--metrics") for a in container(off)["args"])
+
+
+def test_helm_lint_strict_passes_with_every_monitor_enabled():
+    done = helm(
+        "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION,
+        "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.dashboard.enabled=true",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
