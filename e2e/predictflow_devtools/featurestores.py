@@ -8,6 +8,9 @@ from lightkube.types import PatchType
 
 from predictflow_operator.clients.kube import FeatureStoreResource
 
+from .kubelet import finish_job_pods, mark_pods_ready
+from .waiting import eventually
+
 CHILD_KINDS = (StatefulSet, Service, ConfigMap, Secret, CronJob, Job, Deployment, PodDisruptionBudget)
 
 
@@ -52,3 +55,21 @@ def absent(kube, kind, name, namespace):
             return True
         raise
     return False
+
+
+def backfill(kube, namespace, name="churn"):
+    """The FeatureStore's backfill Job, once the operator has created it."""
+    labels = {"app.kubernetes.io/component": "backfill", "predictflow.io/featurestore": name}
+    return eventually(lambda: next(iter(kube.list(Job, namespace=namespace, labels=labels)), None), what="the backfill Job")
+
+
+def bring_to_ready(kube, namespace, name="churn"):
+    """Play the kubelet: the Redis pod ready, the backfill pod succeeded, the serving pods ready.
+    Returns the backfill Job's name."""
+    labels = {"predictflow.io/featurestore": name}
+    eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "redis"}), what="the Redis pod")
+    job = backfill(kube, namespace, name)
+    eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
+    eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "serving"}), what="a serving pod")
+    eventually(lambda: condition(kube, namespace, "Ready", name).get("status") == "True", what="Ready=True", timeout=90)
+    return job.metadata.name

@@ -157,7 +157,8 @@ class OperatorMetrics:
         for reason in reasons:
             self.errors.labels(reason).inc()
         fs = self.featurestores.setdefault(owner.uid, _FeatureStore(owner.namespace, owner.name))
-        parsed = FeatureStoreStatus.model_validate(status)
+        # a pass reports an absent store as None (the status patch deletes it)
+        parsed = FeatureStoreStatus.model_validate({key: value for key, value in status.items() if value is not None})
         fs.phase = parsed.phase or fs.phase
         self._time_stages(fs, parsed, self.clock())
 

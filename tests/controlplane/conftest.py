@@ -1,6 +1,7 @@
 import pytest
 
 from predictflow_devtools.operator_process import OperatorProcess
+from predictflow_devtools.processes import free_port
 from predictflow_devtools.pytest_plugin import AWS_TEST_ENV
 
 CLUSTER_IDENTITY = "controlplane-tier"  # the session operator's: names its cluster in ElastiCache ids and tags
@@ -8,15 +9,19 @@ CLUSTER_IDENTITY = "controlplane-tier"  # the session operator's: names its clus
 
 @pytest.fixture(scope="session")
 def operator(control_plane, moto_server, tmp_path_factory):
-    """The operator as a process, talking to the loopback API server and to a moto server for AWS."""
+    """The operator as a process, talking to the loopback API server and to a moto server for AWS,
+    serving its metrics on `process.metrics_target`."""
+    metrics_port = free_port()
     process = OperatorProcess(
         control_plane.kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
+        f"--metrics=http://127.0.0.1:{metrics_port}/metrics",
         AWS_ENDPOINT_URL=moto_server,
         PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1",
         PREDICTFLOW_CLUSTER_IDENTITY=CLUSTER_IDENTITY,
         **AWS_TEST_ENV,
     ).start()
+    process.metrics_target = f"127.0.0.1:{metrics_port}"
     yield process
     process.stop()
 

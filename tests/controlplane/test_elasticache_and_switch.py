@@ -3,10 +3,9 @@
 import base64
 
 import pytest
-from lightkube import ApiError
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import ConfigMap, Secret
+from lightkube.resources.core_v1 import Secret
 
 from predictflow_devtools.featurestores import absent, apply_featurestore, children, condition, patch_spec, status
 from predictflow_devtools.kubelet import fail_job, finish_job_pods, mark_pods_ready

@@ -7,31 +7,20 @@ import time
 import pytest
 from lightkube import ApiError
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
-from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import ConfigMap, Secret
 from lightkube.types import PatchType
 
 from predictflow_devtools.apiserver_metrics import operator_writes
-from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.pytest_plugin import kubectl_binary
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.clients.kube import FeatureStoreResource
 
-from predictflow_devtools.featurestores import apply_featurestore, children, condition, patch_spec, status
+from predictflow_devtools.featurestores import apply_featurestore, bring_to_ready, children, condition, patch_spec, status
 
 pytestmark = pytest.mark.controlplane
 
 SPEC = {"project": "churn", "materialization": {"schedule": "*/30 * * * *"}}
-
-
-def bring_to_ready(kube, namespace):
-    """Play the kubelet: Redis pod ready, backfill pod succeeded, serving pods ready."""
-    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "redis"}), what="the Redis pod")
-    job = eventually(lambda: next(iter(kube.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill"})), None), what="the backfill Job")
-    eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
-    eventually(lambda: mark_pods_ready(kube, namespace, {"app.kubernetes.io/component": "serving"}), what="a serving pod")
-    eventually(lambda: condition(kube, namespace, "Ready").get("status") == "True", what="Ready=True")
-    return job.metadata.name
 
 
 def resource_versions(kube, namespace):

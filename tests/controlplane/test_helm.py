@@ -27,15 +27,13 @@ from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 from predictflow_devtools import processes
 from predictflow_devtools.paths import REPO_ROOT, python_path
 from predictflow_devtools.controlplane import ControlPlane, ControlPlaneInfo
-from predictflow_devtools.featurestores import apply_featurestore, children, condition, status
-from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
+from predictflow_devtools.featurestores import apply_featurestore, bring_to_ready, children, status
 from predictflow_devtools.pytest_plugin import binaries_dir, kubectl_binary
 from predictflow_devtools.waiting import eventually
 from predictflow_operator import rbac
@@ -182,15 +180,6 @@ def operator_of(release: Release, plane: ControlPlaneInfo, admin: Client, workdi
         yield log, port
     finally:
         processes.terminate([process.pid], grace=10)
-
-
-def bring_to_ready(admin: Client, namespace: str) -> None:
-    """Play the kubelet: the Redis pod ready, the backfill pod succeeded, the serving pod ready."""
-    eventually(lambda: mark_pods_ready(admin, namespace, {"app.kubernetes.io/component": "redis"}), what="the Redis pod")
-    job = eventually(lambda: next(iter(admin.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill"})), None), what="the backfill Job")
-    eventually(lambda: finish_job_pods(admin, namespace, job.metadata.name), what="the backfill pod")
-    eventually(lambda: mark_pods_ready(admin, namespace, {"app.kubernetes.io/component": "serving"}), what="a serving pod")
-    eventually(lambda: condition(admin, namespace, "Ready").get("status") == "True", what="Ready=True", timeout=90)
 
 
 def healthz(port: int) -> int:

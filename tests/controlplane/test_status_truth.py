@@ -5,7 +5,7 @@ from lightkube import ApiError
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
 
-from predictflow_devtools.featurestores import absent, apply_featurestore, claims, condition, patch_spec, status
+from predictflow_devtools.featurestores import absent, apply_featurestore, backfill, bring_to_ready, claims, condition, patch_spec, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.waiting import eventually
 from predictflow_operator.builders.common import MAX_CHILD_NAME
@@ -13,22 +13,6 @@ from predictflow_operator.builders.common import MAX_CHILD_NAME
 pytestmark = pytest.mark.controlplane
 
 SPEC = {"project": "churn"}
-
-
-def backfill(kube, namespace, name):
-    return eventually(
-        lambda: next(iter(kube.list(Job, namespace=namespace, labels={"app.kubernetes.io/component": "backfill", "predictflow.io/featurestore": name})), None),
-        what="the backfill Job",
-    )
-
-
-def bring_to_ready(kube, namespace, name="churn"):
-    labels = {"predictflow.io/featurestore": name}
-    eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "redis"}), what="the Redis pod")
-    job = backfill(kube, namespace, name)
-    eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
-    eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "serving"}), what="a serving pod")
-    eventually(lambda: condition(kube, namespace, "Ready", name).get("status") == "True", what="Ready=True")
 
 
 def test_a_long_valid_name_gets_children_that_fit_and_goes_ready(kube, namespace, operator):

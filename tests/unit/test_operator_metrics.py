@@ -25,7 +25,8 @@ def redis(state: str, name: str = "a-redis") -> dict:
 
 
 def status(phase: str, active: dict | None = None, pending: dict | None = None, retiring: list | None = None) -> dict:
-    return {"phase": phase, "onlineStore": active or {}, "pendingOnlineStore": pending or {}, "retiringOnlineStores": retiring or []}
+    """Shaped as a pass reports it: an absent store is None."""
+    return {"phase": phase, "onlineStore": active, "pendingOnlineStore": pending, "retiringOnlineStores": retiring or []}
 
 
 def value(metrics: OperatorMetrics, name: str, **labels: str) -> float | None:
