@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from prometheus_client.registry import Collector
 from .api.models import FeatureStoreStatus, StoreRecord
 from .builders.common import Owner
 from .builders.store import store_key
+from .http_endpoint import serve_get
 
 NAMESPACE = "predictflow_operator"
 PHASES = ("Pending", "Provisioning", "Materializing", "Switching", "Ready", "Degraded", "Failed")
@@ -192,7 +192,6 @@ def _in_a_stage(status: FeatureStoreStatus) -> Iterator[StoreRecord]:
 
 async def serve(url: str, metrics: OperatorMetrics) -> web.AppRunner:
     """Serve `url` (e.g. http://0.0.0.0:8081/metrics) in Prometheus's text format."""
-    parts = urllib.parse.urlsplit(url)
 
     async def scrape(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(metrics.registry))
@@ -200,9 +199,4 @@ async def serve(url: str, metrics: OperatorMetrics) -> web.AppRunner:
         response.charset = "utf-8"
         return response
 
-    app = web.Application()
-    app.router.add_get(parts.path or "/metrics", scrape)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, parts.hostname or "0.0.0.0", parts.port or 8081).start()
-    return runner
+    return await serve_get(url, scrape, "/metrics", 8081)

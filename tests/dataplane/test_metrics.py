@@ -8,8 +8,6 @@ when Redis stops the reachability series and the stale outcome must say so.
 from __future__ import annotations
 
 import os
-import secrets
-import subprocess
 
 import httpx
 import pytest
@@ -18,19 +16,11 @@ from predictflow_devtools import processes
 from predictflow_devtools.devstack import BentoServer, prepare_stack
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.prometheus import Prometheus, redis_exporter_binary
-from predictflow_devtools.redis_server import start_redis
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(600)]
 
 KNOWN, UNKNOWN, BAD = 30, 5, 3
 SERIES = '{project="churn",store_type="redis"}'
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    server = start_redis(tmp_path_factory.mktemp("metrics-redis"), password=secrets.token_urlsafe(18))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

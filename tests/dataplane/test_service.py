@@ -7,19 +7,15 @@ killed and brought back, while the probes and the two onStoreDown modes are watc
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import signal
 import time
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
 from predictflow_devtools.processes import free_port
-from predictflow_devtools.redis_server import start_redis
 from predictflow_runtime.datagen import FEATURES_FILE
 from predictflow_devtools.devstack import BentoServer, prepare_stack
 from predictflow_serving.model import MODEL_FILE, ChurnModel
@@ -29,13 +25,6 @@ pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(600)]
 TARGET = "predictflow_serving.service:ChurnService"
 CACHED = [1001, 1002, 1003]  # predicted before the outage, so the stale cache has them
 NEVER_SEEN = 1500
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    server = start_redis(tmp_path_factory.mktemp("service-redis"), password=secrets.token_urlsafe(18))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
