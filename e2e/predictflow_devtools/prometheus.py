@@ -98,10 +98,6 @@ class Prometheus:
         answer = json.loads(self._get("/api/v1/targets") or b"{}")
         return {t["labels"]["job"]: t["health"] == "up" for t in answer["data"]["activeTargets"]}
 
-    def fresh_scrapes(self, count: int = 2) -> None:
-        """Wait until every target has been scraped `count` times since now."""
-        time.sleep(SCRAPE_INTERVAL_S * count + 0.5)
-
     def wait_for(self, promql: str, expected, timeout: float = 30) -> float | None:  # noqa: ANN001
         """Poll until the query's value satisfies `expected` (a value or a predicate); returns the last value."""
         check = expected if callable(expected) else (lambda value: value == expected)
