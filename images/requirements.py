@@ -13,7 +13,7 @@ from pathlib import Path
 
 _RUNTIME = ("feast", "redis", "mmh3", "numpy", "pyarrow", "pandas", "pyyaml", "boto3")
 IMAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "operator": ("kopf", "lightkube", "pydantic", "pyyaml", "boto3", "prometheus-client"),
+    "operator": ("kopf", "lightkube", "pydantic", "pyyaml", "boto3", "prometheus-client", "redis", "croniter"),
     "runtime": _RUNTIME,
     "serving": _RUNTIME + ("bentoml", "prometheus-client"),
 }

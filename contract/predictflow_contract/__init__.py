@@ -57,6 +57,20 @@ STORE_TYPE_ENV = "PREDICTFLOW_STORE_TYPE"
 # Prometheus text format, on the serving port (BentoML's endpoint) and on the operator's metrics port.
 METRICS_PATH = "/metrics"
 
+# Materialization watermarks, kept in the online store beside the data they describe: one marker
+# per feature view, and one set per project naming the views that have a marker, so the operator
+# reads a project's freshness with two commands and never scans the keyspace.
+WATERMARK_PREFIX = "predictflow:watermark"
+
+
+def watermark_key(project: str, feature_view: str) -> str:
+    return f"{WATERMARK_PREFIX}:{project}:{feature_view}"
+
+
+def watermark_views_key(project: str) -> str:
+    return f"{WATERMARK_PREFIX}s:{project}"
+
+
 # Feast's names for what every store type looks like to its clients: single-endpoint Redis.
 FEAST_ONLINE_STORE_TYPE = "redis"
 FEAST_REDIS_TYPE = "redis"

@@ -1,9 +1,10 @@
 """Materialization watermarks kept in the online store itself.
 
 One marker key per feature view, `predictflow:watermark:<project>:<feature_view>`, holds the
-end of the last successful materialization as an ISO-8601 UTC timestamp. The marker lives
-and dies with the data: a new or flushed Redis has no marker, which means "backfill
-everything". Markers never expire, whatever the store's key_ttl_seconds.
+end of the last successful materialization as an ISO-8601 UTC timestamp, and the set
+`predictflow:watermarks:<project>` names the views that have one (the operator reads freshness
+from both). The marker lives and dies with the data: a new or flushed Redis has no marker,
+which means "backfill everything". Markers never expire, whatever the store's key_ttl_seconds.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from typing import cast
 
 import redis
 
-MARKER_PREFIX = "predictflow:watermark"
+import predictflow_contract as contract
+
+MARKER_PREFIX = contract.WATERMARK_PREFIX
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so later timestamps sort later as strings
 
 # Move a marker forward only: a slow run that started earlier must not rewind a newer marker.
-# SET without KEEPTTL also clears any expiry the key might have had.
+# SET without KEEPTTL also clears any expiry the key might have had. The view joins its project's
+# set in the same step, so no marker exists that the set does not name.
 _ADVANCE_SCRIPT = """
+redis.call('SADD', KEYS[2], ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if (not current) or current < ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -31,7 +36,7 @@ return 0
 
 
 def marker_key(project: str, feature_view: str) -> str:
-    return f"{MARKER_PREFIX}:{project}:{feature_view}"
+    return contract.watermark_key(project, feature_view)
 
 
 def format_watermark(moment: datetime) -> str:
@@ -79,5 +84,6 @@ def read_watermark(client: redis.Redis, project: str, feature_view: str) -> date
 
 def advance_watermark(client: redis.Redis, project: str, feature_view: str, moment: datetime) -> bool:
     """Set the marker to `moment` unless it already holds a later one. True if it moved."""
-    moved = client.eval(_ADVANCE_SCRIPT, 1, marker_key(project, feature_view), format_watermark(moment))
+    keys = (marker_key(project, feature_view), contract.watermark_views_key(project))
+    moved = client.eval(_ADVANCE_SCRIPT, len(keys), *keys, format_watermark(moment), feature_view)
     return bool(moved)

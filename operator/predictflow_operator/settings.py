@@ -21,6 +21,14 @@ class Settings:
     # Names this Kubernetes cluster in the ids and tags of the ElastiCache groups it creates, so two
     # clusters sharing an AWS account never take each other's groups. Empty: managed groups are left alone.
     cluster_identity: str = ""
+    # The Redis exporter sidecar's image (the project's Redis image carries the exporter).
+    redis_exporter_image: str = ""
+    # Rows laid over pricing.PRICE_LIST (the chart's pricing.elasticache), as JSON.
+    elasticache_prices: str = ""
+    # Where the operator's own pods run, so the Redis NetworkPolicy admits its readings; empty
+    # (an operator outside the cluster): no such peer.
+    operator_namespace: str = ""
+    operator_pod_labels: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,4 +41,14 @@ class Settings:
             elasticache_poll_seconds=float(os.environ.get("PREDICTFLOW_ELASTICACHE_POLL_SECONDS", "30")),
             require_secret_label=os.environ.get("PREDICTFLOW_REQUIRE_SECRET_LABEL", "true").lower() != "false",
             cluster_identity=os.environ.get("PREDICTFLOW_CLUSTER_IDENTITY", "").strip(),
+            redis_exporter_image=os.environ.get("PREDICTFLOW_REDIS_EXPORTER_IMAGE", "") or os.environ.get("PREDICTFLOW_REDIS_IMAGE", "redis:7-alpine"),
+            elasticache_prices=os.environ.get("PREDICTFLOW_ELASTICACHE_PRICES", ""),
+            operator_namespace=os.environ.get("PREDICTFLOW_OPERATOR_NAMESPACE", "").strip(),
+            operator_pod_labels=_labels(os.environ.get("PREDICTFLOW_OPERATOR_POD_LABELS", "")),
         )
+
+
+def _labels(text: str) -> tuple[tuple[str, str], ...]:
+    """`k=v,k=v` (the chart's selector labels) as sorted pairs."""
+    pairs = [item.split("=", 1) for item in text.split(",") if "=" in item]
+    return tuple(sorted((key.strip(), value.strip()) for key, value in pairs))

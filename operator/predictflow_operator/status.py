@@ -9,20 +9,25 @@ ONLINE_STORE_READY = "OnlineStoreReady"
 MATERIALIZED = "Materialized"
 SERVING_READY = "ServingReady"
 READY = "Ready"
-CONDITION_TYPES = (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY, READY)
+# What the operator reads from the serving store; Ready does not wait on them.
+FRESH = "Fresh"
+MEMORY_PRESSURE = "MemoryPressure"
+CONDITION_TYPES = (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY, READY, FRESH, MEMORY_PRESSURE)
+# Conditions that are bad news when True, as a node's MemoryPressure.
+TRUE_IS_BAD = (MEMORY_PRESSURE,)
 
 
 @dataclass(frozen=True)
 class Check:
-    """One condition's verdict."""
+    """One condition's verdict: ok is its status (None: Unknown)."""
 
-    ok: bool
+    ok: bool | None
     reason: str
     message: str
 
     @property
     def status(self) -> str:
-        return "True" if self.ok else "False"
+        return "Unknown" if self.ok is None else "True" if self.ok else "False"
 
 
 def now() -> str:
@@ -96,6 +101,14 @@ def with_failures(checks: dict[str, Check], failures: list[Failure]) -> dict[str
             out[kind] = Check(False, mine[0].reason, "; ".join(f.message for f in mine))
     out[READY] = ready_check(out[ONLINE_STORE_READY], out[MATERIALIZED], out[SERVING_READY])
     return out
+
+
+def event_type(condition: dict) -> str:
+    """Normal or Warning for the event that tells a condition's change."""
+    if condition["status"] == "Unknown":
+        return "Warning" if condition["reason"] == "StoreUnreadable" else "Normal"
+    good = (condition["status"] == "True") != (condition["type"] in TRUE_IS_BAD)
+    return "Normal" if good else "Warning"
 
 
 def changed_conditions(before: list[dict], after: list[dict]) -> list[dict]:

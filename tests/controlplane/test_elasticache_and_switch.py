@@ -10,6 +10,7 @@ from lightkube.resources.core_v1 import Secret
 from predictflow_devtools.featurestores import absent, apply_featurestore, children, condition, patch_spec, status
 from predictflow_devtools.kubelet import fail_job, finish_job_pods, mark_pods_ready
 from predictflow_devtools.waiting import eventually
+from predictflow_operator import pricing
 from predictflow_operator.builders.common import Owner
 from predictflow_operator.builders.elasticache import replication_group_id
 from predictflow_operator.clients.kube import FeatureStoreResource
@@ -89,8 +90,17 @@ def test_managed_mode_creates_the_replication_group_and_serves_from_it(kube, nam
     env = kube.get(Deployment, "churn-serving", namespace=namespace).spec.template.spec.containers[0].env
     assert [(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key) for e in env if e.name == "REDIS_PASSWORD"] == [("churn-elasticache-auth", "active")]
 
+    # the cost estimate: the nodes AWS reports, at the shipped price list's rate
+    prices = pricing.price_list()
+    assert status(kube, namespace)["estimatedMonthlyCost"] == pricing.monthly_cost(prices, "us-east-1", "cache.r7g.large", 2)
+    assert status(kube, namespace)["estimatedMonthlyCost"]["amount"] == round(2 * prices["hourly"]["us-east-1"]["cache.r7g.large"] * 730, 2)
+
     patch_spec(kube, namespace, {"onlineStore": {"elasticache": {"nodeType": "cache.r7g.xlarge"}}})
     eventually(lambda: group()["CacheNodeType"] == "cache.r7g.xlarge", what="the node type change")
+    eventually(
+        lambda: status(kube, namespace)["estimatedMonthlyCost"] == pricing.monthly_cost(prices, "us-east-1", "cache.r7g.xlarge", 2),
+        what="the estimate to follow the node type AWS reports",
+    )
 
     kube.delete(FeatureStoreResource, "churn", namespace=namespace)
     eventually(lambda: group()["Status"] == "deleting", what="AWS to delete the group (deletionPolicy Delete)")

@@ -55,7 +55,7 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
 
     config = next(obj for (kind, name), obj in found.items() if kind == "ConfigMap" and name.startswith("churn-feast-redis"))
     auth = kube.get(Secret, "churn-redis-auth", namespace=namespace).data
-    assert set(auth) == {"password", "serving-password", "materialization-password"}
+    assert set(auth) == {"password", "serving-password", "materialization-password", "monitoring-password", "exporter-password"}
     rendered = config.data["feature_store.yaml"]
     assert "username=${REDIS_USERNAME},password=${REDIS_PASSWORD_AS_JSON}" in rendered
     acl = base64.b64decode(kube.get(Secret, "churn-redis-acl", namespace=namespace).data["users.acl"]).decode()
@@ -92,7 +92,7 @@ def test_backfill_then_serving_then_ready_and_kubectl_wait_works(kube, namespace
         [str(kubectl_binary()), f"--kubeconfig={control_plane.kubeconfig}", "-n", namespace, "get", "pfs"], capture_output=True, text=True, check=True
     ).stdout
     header, row = printed.splitlines()[:2]
-    assert header.split() == ["NAME", "TYPE", "PHASE", "READY", "ENDPOINT", "LAST-MATERIALIZED", "AGE"]
+    assert header.split() == ["NAME", "TYPE", "PHASE", "READY", "ENDPOINT", "FRESHNESS", "LAST-MATERIALIZED", "AGE"]
     assert row.split()[:5] == ["churn", "redis", "Ready", "True", f"churn-redis.{namespace}.svc:6379"]
 
 

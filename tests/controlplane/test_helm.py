@@ -167,9 +167,11 @@ def operator_of(release: Release, plane: ControlPlaneInfo, admin: Client, workdi
         "contexts": [{"name": "operator", "context": {"cluster": "plane", "user": "operator"}}],
     }))
     kubeconfig.chmod(0o600)
+    # the kubelet's part for the downward API: the pod's namespace is the release's
+    fields = {"metadata.namespace": release.namespace}
     env = {
         **os.environ,
-        **{item.name: item.value for item in container.env},
+        **{item.name: item.value if item.valueFrom is None else fields[item.valueFrom.fieldRef.fieldPath] for item in container.env},
         "KUBECONFIG": str(kubeconfig),
         "PYTHONPATH": python_path(),
         "PREDICTFLOW_RESYNC_SECONDS": "600",  # the chart's 300 s; the test's steps are driven by watches

@@ -15,7 +15,7 @@ from predictflow_devtools.waiting import eventually
 pytestmark = pytest.mark.controlplane
 
 SPEC = {"project": "churn"}
-KEYS = {"password", "serving-password", "materialization-password"}
+KEYS = {"password", "serving-password", "materialization-password", "monitoring-password", "exporter-password"}
 
 
 def secret_data(kube, namespace, name):
@@ -32,12 +32,12 @@ def test_a_store_from_before_redis_users_keeps_its_password_and_gets_the_others(
     eventually(lambda: kube.get(StatefulSet, "churn-redis", namespace=namespace), what="the Redis StatefulSet")
     # what a store created by an earlier operator holds: one key, `password`
     kube.patch(
-        Secret, "churn-redis-auth", {"data": {"serving-password": None, "materialization-password": None}, "stringData": {"password": "pre-users-password-1"}},
+        Secret, "churn-redis-auth", {"data": {key: None for key in KEYS - {"password"}}, "stringData": {"password": "pre-users-password-1"}},
         namespace=namespace, patch_type=PatchType.MERGE,
     )
     completed = eventually(lambda: (lambda d: set(d) == KEYS and d)(secret_data(kube, namespace, "churn-redis-auth")), what="the missing keys added")
     assert completed["password"] == "pre-users-password-1"
-    assert len({completed[k] for k in KEYS}) == 3
+    assert len({completed[k] for k in KEYS}) == len(KEYS)
     acl = eventually(lambda: (lambda d: "replica-auth.conf" in d and "pre-users-password-1" in d["replica-auth.conf"] and d)(secret_data(kube, namespace, "churn-redis-acl")), what="the ACL rendered from it")
     assert "pre-users-password-1" not in acl["users.acl"] and acl["probe-password"] == "pre-users-password-1"
 

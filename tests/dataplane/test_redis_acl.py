@@ -4,7 +4,9 @@ serving lookups read as theirs, and neither can run a command its job does not n
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime
 import os
 import socket
 import subprocess
@@ -12,8 +14,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -22,12 +26,14 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 from predictflow_devtools import processes
 from predictflow_devtools.pki import CertificateAuthority
 from predictflow_devtools.paths import CHURN_REPO, python_path
+from predictflow_devtools.prometheus import redis_exporter_binary
 from predictflow_devtools.redis_server import RedisServer, start_operator_redis
 from predictflow_operator import passwords
 from predictflow_operator.api.models import parse_spec
 from predictflow_operator.builders import feast_config, redis as builder
 from predictflow_operator.builders.common import Owner
-from predictflow_operator.builders.store import READER, WRITER, target_of
+from predictflow_operator.builders.store import MONITOR, READER, WRITER, credential, target_of
+from predictflow_operator.reconcilers import store_reading
 from predictflow_runtime import datagen
 from predictflow_runtime.store import open_store
 from predictflow_runtime.watermark import marker_key
@@ -293,3 +299,58 @@ def test_with_a_tls_secret_redis_serves_tls_only_and_every_client_and_replica_us
         if replica is not None:
             replica.stop()
         store.stop()
+
+
+def test_the_monitoring_user_reads_the_watermarks_and_info_and_no_feature(store, tmp_path):
+    job = _materialize(store, tmp_path, "--full")
+    assert job.returncode == 0, job.stdout + job.stderr
+    project = store.spec.project
+    started = datetime.datetime.now(datetime.UTC)
+
+    async def operator_reading():
+        # the operator's own reading code, as the operator's user
+        login = credential(builder.record(OWNER, store.spec), MONITOR)
+        client = aioredis.Redis(host=store.primary.host, port=store.primary.port, username=login.username, password=store.passwords[login.username])
+        try:
+            return await store_reading.read_watermarks(client, project), await store_reading.read_memory(client)
+        finally:
+            await client.aclose()
+
+    watermarks, memory = asyncio.run(operator_reading())
+    assert list(watermarks) == [VIEW] and abs((watermarks[VIEW] - started).total_seconds()) < 300
+    assert memory.used_bytes > 0 and memory.maxmemory == 0
+
+    monitor = store.client(builder.MONITORING_USER)
+    key = _redis_key(project, EntityKeyProto(join_keys=["customer_id"], entity_values=[ValueProto(int64_val=1001)]))
+    assert store.client(builder.SERVING_USER).hgetall(key), "the feature is there to be refused"
+    for command in [("HGETALL", key), ("HMGET", key, f"_ts:{VIEW}"), ("GET", key), ("SET", marker_key(project, VIEW), "x"), ("SADD", "predictflow:watermarks:x", "v"), ("PUBLISH", "predictflow:freshness:x", "m"), *FORBIDDEN]:
+        assert _refused(monitor, *command), command
+
+
+def test_the_exporter_sidecar_scrapes_as_its_own_user_without_one_refusal(store, tmp_path):
+    container = builder.exporter_container(store.spec.online_store.redis, store.instance, "unused")
+    port = processes.free_port()
+    args = [a.replace(f"localhost:{builder.PORT}", store.primary.endpoint).replace(f":{builder.EXPORTER_PORT}", f"127.0.0.1:{port}") for a in container["args"]]
+    [password_env] = container["env"]
+    log = tmp_path / "exporter.log"
+    exporter = processes.spawn([redis_exporter_binary(), *args], log, tie_to_parent=True, env={**os.environ, password_env["name"]: store.passwords[builder.EXPORTER_USER]})
+    try:
+        processes.wait_until(lambda: _scrape(f"http://127.0.0.1:{port}/metrics") is not None, timeout=30, what="the exporter's metrics", logs=[log])
+        metrics = _scrape(f"http://127.0.0.1:{port}/metrics")
+        assert "\nredis_up 1" in metrics and "\nredis_memory_used_bytes " in metrics and "\nredis_slowlog_length " in metrics
+        assert "NOPERM" not in log.read_text(), log.read_text()
+    finally:
+        processes.terminate([exporter.pid])
+
+    exporter_user = store.client(builder.EXPORTER_USER)
+    assert exporter_user.info("memory")["used_memory"] > 0
+    for command in [("HGETALL", "k"), ("GET", marker_key(store.spec.project, VIEW)), ("SMEMBERS", "predictflow:watermarks:x"), *FORBIDDEN]:
+        assert _refused(exporter_user, *command), command
+
+
+def _scrape(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 and "redis_up 1" in response.text else None

@@ -21,14 +21,14 @@ SPECS = {
     "redis-default": {"project": "churn"},
     "redis-replicas": {
         "project": "churn",
-        "onlineStore": {"keyTTLSeconds": 86400, "redis": {"replicas": 2, "maxMemory": "512mb", "maxMemoryPolicy": "volatile-ttl", "persistence": {"size": "5Gi", "storageClassName": "fast"}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}},
+        "onlineStore": {"keyTTLSeconds": 86400, "redis": {"replicas": 2, "maxMemory": "512mb", "maxMemoryPolicy": "volatile-ttl", "persistence": {"size": "5Gi", "storageClassName": "fast"}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, "metrics": {"enabled": True, "resources": {"limits": {"memory": "64Mi"}}}}},
         "materialization": {"schedule": "@hourly", "suspend": True},
         "serving": {
             "replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False,
             "networkPolicy": {"enabled": True, "allowedNamespaceLabels": {"team": "checkout"}, "allowedPodLabels": {"app": "checkout"}},
         },
     },
-    "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}}}},
+    "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}, "metrics": {"enabled": True}}}},
     "elasticache-existing": {
         "project": "churn",
         "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
@@ -43,7 +43,7 @@ def render(case: str) -> list[dict]:
     if spec.online_store.type == "redis":
         name = redis.instance(OWNER, spec)
         store = target_of(redis.record(OWNER, spec))
-        docs = [redis.password_secret(OWNER, name, PASSWORDS), redis.acl_secret(OWNER, name, PASSWORDS), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine")]
+        docs = [redis.password_secret(OWNER, name, PASSWORDS), redis.acl_secret(OWNER, name, PASSWORDS), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine", "predictflow/redis:0.1.0")]
     else:
         store = target_of(elasticache.existing_record(spec.online_store.elasticache))
         docs = []
@@ -55,7 +55,7 @@ def render(case: str) -> list[dict]:
         serving.deployment(OWNER, spec, store, SERVING, "config-checksum"),
         serving.service(OWNER),
     ]
-    docs.append(network_policy.online_store(OWNER))
+    docs.append(network_policy.online_store(OWNER, spec, network_policy.operator_peer("predictflow-system", {"app.kubernetes.io/name": "predictflow-operator"})))
     optional = [serving.pod_disruption_budget(OWNER, spec), network_policy.serving_policy(OWNER, spec)]
     return docs + [doc for doc in optional if doc]
 

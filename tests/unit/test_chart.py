@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from predictflow_operator import cli, rbac
+from predictflow_operator import cli, pricing, rbac
+from predictflow_operator.api.models import RedisStore
+from predictflow_operator.builders import redis as redis_builder
 from predictflow_operator.settings import VERSION
 from predictflow_devtools.paths import REPO_ROOT
 
@@ -98,9 +100,17 @@ def test_default_values_install_a_cluster_wide_operator():
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
         "PREDICTFLOW_SERVING_IMAGE": f"predictflow/serving:{VERSION}",
         "PREDICTFLOW_REDIS_IMAGE": "redis:7-alpine",
+        "PREDICTFLOW_REDIS_EXPORTER_IMAGE": f"predictflow/redis:{VERSION}",
+        "PREDICTFLOW_OPERATOR_NAMESPACE": None,  # from the pod's own metadata
+        "PREDICTFLOW_OPERATOR_POD_LABELS": f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=predictflow-operator",
         "PREDICTFLOW_RESYNC_SECONDS": "300",
         "PREDICTFLOW_REQUIRE_SECRET_LABEL": "true",
     }
+    [namespace] = [item for item in operator["env"] if item["name"] == "PREDICTFLOW_OPERATOR_NAMESPACE"]
+    assert namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    [deployment] = of_kind(documents, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert {"app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/name": "predictflow-operator"}.items() <= pod_labels.items()
     [binding] = of_kind(documents, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == FULLNAME
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
@@ -154,6 +164,7 @@ def test_values_reach_the_operator():
         "--set-string", "featureStoreDefaults.redisImage.tag=0.1.0",
         "--set", "resyncSeconds=60",
         "--set", "policy.requireSecretLabel=false",
+        "--set-json", 'pricing.elasticache={"date": "2027-01-15", "hourly": {"eu-west-1": {"cache.t4g.small": 0.036}}}',
         "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/pf",
         "--set", "extraEnv[0].name=PREDICTFLOW_ELASTICACHE_POLL_SECONDS",
         "--set-string", "extraEnv[0].value=10",
@@ -165,13 +176,19 @@ def test_values_reach_the_operator():
         "PREDICTFLOW_RUNTIME_IMAGE": f"predictflow/runtime:{VERSION}",
         "PREDICTFLOW_SERVING_IMAGE": "registry.example/ml/churn-serving:2",
         "PREDICTFLOW_REDIS_IMAGE": "predictflow/redis:0.1.0",
+        "PREDICTFLOW_REDIS_EXPORTER_IMAGE": f"predictflow/redis:{VERSION}",
+        "PREDICTFLOW_OPERATOR_NAMESPACE": None,
+        "PREDICTFLOW_OPERATOR_POD_LABELS": f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=predictflow-operator",
         "PREDICTFLOW_RESYNC_SECONDS": "60",
         "PREDICTFLOW_REQUIRE_SECRET_LABEL": "false",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ENDPOINT_URL": "http://moto.test:5000",
         "PREDICTFLOW_ELASTICACHE_POLL_SECONDS": "10",
+        "PREDICTFLOW_ELASTICACHE_PRICES": '{"date":"2027-01-15","hourly":{"eu-west-1":{"cache.t4g.small":0.036}}}',
     }
+    prices = pricing.price_list(env(documents)["PREDICTFLOW_ELASTICACHE_PRICES"])
+    assert prices["date"] == "2027-01-15" and prices["hourly"]["eu-west-1"]["cache.t4g.small"] == 0.036
     [account] = of_kind(documents, "ServiceAccount")
     assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/pf"}
 
@@ -241,9 +258,14 @@ def test_metrics_service_by_default_and_monitors_only_when_enabled():
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     assert set(monitor["spec"]["selector"]["matchLabels"].items()) <= set(service["metadata"]["labels"].items())
-    [pods] = of_kind(enabled, "PodMonitor")
-    assert pods["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    pods, redis_pods = of_kind(enabled, "PodMonitor")
+    for monitor in (pods, redis_pods):
+        assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    assert pods["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "serving"
     assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    # the exporter sidecar's port, by the name the builder gives it
+    assert redis_pods["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == redis_builder.COMPONENT
+    assert redis_pods["spec"]["podMetricsEndpoints"][0]["port"] == redis_builder.exporter_container(RedisStore(), "x", "i")["ports"][0]["name"]
     [dashboard] = [d for d in of_kind(enabled, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["predictflow.json"])["uid"] == "predictflow"

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from .. import GROUP, KIND, PLURAL, VERSION
-from .models import FeatureStoreSpec, FeatureStoreStatus
+from .models import FeatureStoreSpec, FeatureStoreStatus, StoreMemory
 
 _DROPPED_KEYS = {"title"}
 MAX_NAME = 63
@@ -22,6 +22,7 @@ PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.onlineStore.endpoint"},
+    {"name": "Freshness", "type": "date", "jsonPath": ".status.freshness.oldestWatermark", "description": "Age of the oldest feature view's watermark"},
     {"name": "Last-Materialized", "type": "date", "jsonPath": ".status.lastMaterialization.end"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
@@ -37,6 +38,11 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         target = _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
         extra = {k: v for k, v in node.items() if k != "$ref"}
         return {**target, **_structural(extra, defs)}
+    if "anyOf" in node and len(node["anyOf"]) == 2 and {"type": "null"} in node["anyOf"]:
+        # `X | None`: X, which the operator leaves out of the status rather than writing null
+        [present] = [branch for branch in node["anyOf"] if branch != {"type": "null"}]
+        rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+        return _structural({**present, **rest}, defs)
     if "anyOf" in node and {b.get("type") for b in node["anyOf"]} == {"integer", "string"}:
         rest = {k: v for k, v in node.items() if k != "anyOf"}
         return {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}], **rest}
@@ -95,6 +101,9 @@ def status_schema() -> dict[str, Any]:
     conditions["x-kubernetes-list-map-keys"] = ["type"]
     item = conditions["items"]
     item["required"] = ["type", "status"]
+    memory = _drop_defaults(_schema(StoreMemory))
+    memory["description"] = "Memory of the serving store, read from Redis INFO on the operator's passes."
+    status["properties"]["onlineStore"]["properties"]["memory"] = memory
     return status
 
 

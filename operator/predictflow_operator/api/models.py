@@ -114,6 +114,15 @@ class RedisTls(_Model):
     )
 
 
+class RedisMetrics(_Model):
+    enabled: bool = Field(
+        False,
+        description="Run a Prometheus exporter (Debian's prometheus-redis-exporter, from the project's Redis image) beside each Redis "
+        "container, on port 9121 named metrics, as its own read-only ACL user.",
+    )
+    resources: Resources = Field(default_factory=Resources, description="Resources of each exporter container.")
+
+
 class RedisStore(_Model):
     image: str = Field(
         "",
@@ -134,6 +143,7 @@ class RedisStore(_Model):
     ] = Field("noeviction", description="What Redis evicts once maxMemory is reached.")
     resources: Resources = Field(default_factory=Resources, description="Resources of each Redis container.")
     tls: RedisTls = Field(default_factory=RedisTls, description="TLS for the in-cluster Redis; turning it on or off replaces the store through the switch.")
+    metrics: RedisMetrics = Field(default_factory=RedisMetrics, description="The optional Redis exporter sidecar.")
 
 
 class ElastiCacheStore(_Model):
@@ -186,6 +196,12 @@ class OnlineStore(_Model):
     key_ttl_seconds: int = Field(
         0, ge=0, alias="keyTTLSeconds", description="Expire entities this many seconds after their last write (long-tail eviction); 0: never."
     )
+    memory_pressure_percent: int = Field(
+        80,
+        ge=1,
+        le=100,
+        description="MemoryPressure turns True when Redis uses this share of its cap: maxmemory, or else the Redis container's memory limit.",
+    )
     redis: RedisStore = Field(default_factory=RedisStore, description="Settings used when type is redis.")
     elasticache: ElastiCacheStore = Field(default_factory=ElastiCacheStore, description="Settings used when type is elasticache.")
 
@@ -202,6 +218,11 @@ class Materialization(_Model):
     suspend: bool = Field(False, description="Pause scheduled materialization (backfills still run).")
     image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="Runtime image running Feast; empty: the operator's default runtime image.")
     resources: Resources = Field(default_factory=Resources, description="Resources of the materialization container.")
+    freshness_threshold_seconds: int = Field(
+        0,
+        ge=0,
+        description="Fresh turns False when a feature view's watermark is older than this; 0: three intervals of the schedule.",
+    )
 
 
 _LABELS = _rules(
@@ -278,6 +299,41 @@ class StoreRecord(_Model):
     backfill_job: str = Field("", description="The backfill Job that fills this store.")
 
 
+class StoreMemory(_Model):
+    """status.onlineStore.memory: what the operator last read from the serving store's INFO. It moves
+    only when the figures change materially (capacity.memory_status), so a store at rest costs no
+    writes. Not part of the store's record (StoreRecord ignores it); api.crd places it in the schema."""
+
+    used_bytes: int = Field(0, description="Redis used_memory, from INFO.")
+    max_bytes: int = Field(0, description="The cap pressure is judged against; 0: none known.")
+    max_source: Literal["", "maxmemory", "containerLimit"] = Field("", description="Where maxBytes comes from.")
+    used_percent: int = Field(0, description="usedBytes as a share of maxBytes.")
+    evicted_keys: int = Field(0, description="Keys Redis evicted at its cap since it started.")
+    expired_keys: int = Field(0, description="Keys that expired (keyTTLSeconds) since Redis started.")
+
+
+class ViewFreshness(_Model):
+    feature_view: str = Field("", description="The feature view.")
+    watermark: str = Field("", description="End of its last successful materialization (RFC 3339).")
+    stale_at: str = Field("", description="When it becomes older than the threshold, unless materialized again.")
+
+
+class Freshness(_Model):
+    threshold_seconds: int = Field(0, description="How old a watermark may be before Fresh turns False.")
+    oldest_watermark: str = Field("", description="The oldest view's watermark; kubectl shows its age in the FRESHNESS column.")
+    views: list[ViewFreshness] = Field(default_factory=list, description="Per feature view, read from the watermarks in the serving store.")
+
+
+class MonthlyCost(_Model):
+    amount: float | None = Field(None, description="nodes x hourlyPrice x 730 hours; absent when the price list has no price for the node type.")
+    currency: str = Field("USD", description="Currency of the price list.")
+    node_type: str = Field("", description="The replication group's node type, as AWS reports it.")
+    nodes: int = Field(0, description="Nodes in the replication group, as AWS reports them.")
+    hourly_price: float | None = Field(None, description="On-demand list price of one node-hour.")
+    price_list_date: str = Field("", description="The date of the price list the estimate comes from.")
+    note: str = Field("", description="What the estimate leaves out.")
+
+
 class LastMaterialization(_Model):
     job: str = Field("", description="Name of the Job.")
     start: str = Field("", description="When the Job started (RFC 3339).")
@@ -305,7 +361,13 @@ class FeatureStoreStatus(_Model):
     pending_online_store: StoreRecord = Field(default_factory=StoreRecord, description="During a switch: the store being prepared.")
     retiring_online_stores: list[StoreRecord] = Field(default_factory=list, description="Stores no longer used, deleted once serving has rolled off them.")
     last_materialization: LastMaterialization = Field(default_factory=LastMaterialization, description="The newest finished materialization.")
-    conditions: list[Condition] = Field(default_factory=list, description="OnlineStoreReady, Materialized, ServingReady, Ready.")
+    freshness: Freshness | None = Field(None, description="How old the serving store's features are, per feature view.")
+    estimated_monthly_cost: MonthlyCost | None = Field(
+        None, description="An estimate of a managed ElastiCache store's on-demand node cost, from a dated price list; not a bill."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="OnlineStoreReady, Materialized, ServingReady, Ready; Fresh and MemoryPressure, which Ready does not wait on."
+    )
 
 
 def parse_spec(spec: dict) -> FeatureStoreSpec:

@@ -33,11 +33,22 @@ def online_store_name(owner: Owner) -> str:
     return child_name(owner, "online-store")
 
 
-def online_store(owner: Owner) -> dict[str, Any]:
+def operator_peer(namespace: str, pod_labels: dict[str, str]) -> dict[str, Any]:
+    """The operator's own pods, wherever the chart installed them."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}, "podSelector": {"matchLabels": dict(pod_labels)}}
+
+
+def online_store(owner: Owner, spec: FeatureStoreSpec, operator: dict[str, Any] | None = None) -> dict[str, Any]:
     """The in-cluster Redis accepts connections from this FeatureStore's serving, materialization and
-    backfill pods and from its own pods (replication), from nothing else in the cluster."""
+    backfill pods, from its own pods (replication) and from the operator (its readings, as the
+    monitoring user), from nothing else in the cluster. With the exporter sidecar, its metrics port
+    is open to scrapers anywhere in the cluster: it serves INFO figures, no key and no value."""
     clients = (serving.COMPONENT, materialization.COMPONENT, materialization.BACKFILL_COMPONENT, redis.COMPONENT)
-    return _ingress_policy(owner, online_store_name(owner), redis.COMPONENT, [_pods_of(owner, c) for c in clients], redis.PORT)
+    peers = [_pods_of(owner, c) for c in clients] + ([operator] if operator else [])
+    policy = _ingress_policy(owner, online_store_name(owner), redis.COMPONENT, peers, redis.PORT)
+    if spec.online_store.redis.metrics.enabled:
+        policy["spec"]["ingress"].append({"ports": [{"protocol": "TCP", "port": redis.EXPORTER_PORT}]})
+    return policy
 
 
 def serving_name(owner: Owner) -> str:

@@ -5,7 +5,10 @@ Redis runs with ACL users and the `default` user off, so no client holds more th
 - `serving` (serving pods, a backfill's comparison) reads feature hashes and nothing else;
 - `materialization` (the CronJob and backfills) also writes them, moves the watermarks and
   publishes freshness, without any keyspace-wide, admin or dangerous command;
-- `replication` is the Redis pods' own: replicas sync from the primary with it, probes PING with it.
+- `replication` is the Redis pods' own: replicas sync from the primary with it, probes PING with it;
+- `monitoring` (the operator) reads INFO and the watermarks, never a feature value;
+- `exporter` (the optional metrics sidecar) reads INFO, the slow log's length and latency figures
+  (not the slow log itself, whose entries hold command arguments, feature values among them).
 
 Passwords live in the user-facing `<instance>-auth` Secret, one key per user. The operator renders
 from it the `<instance>-acl` Secret Redis mounts: the ACL file with SHA-256 hashes only, and the
@@ -40,8 +43,10 @@ from .common import (
 
 STORE_TYPE = "redis"
 COMPONENT = STORE_TYPE
+CONTAINER = "redis"
 PORT = 6379
 SERVING_USER, MATERIALIZATION_USER, REPLICATION_USER = "serving", "materialization", "replication"
+MONITORING_USER, EXPORTER_USER = "monitoring", "exporter"
 # `password` is the key every store's Secret had when Redis knew a single password, which every
 # client held. It keeps its value and now belongs to the user that can do least with it.
 PASSWORD_KEY = "password"
@@ -49,9 +54,11 @@ PASSWORD_KEYS = {
     REPLICATION_USER: PASSWORD_KEY,
     SERVING_USER: "serving-password",
     MATERIALIZATION_USER: "materialization-password",
+    MONITORING_USER: "monitoring-password",
+    EXPORTER_USER: "exporter-password",
 }
-# What each client role (builders.store READER / WRITER) authenticates as.
-_ROLE_USERS = {"reader": SERVING_USER, "writer": MATERIALIZATION_USER}
+# What each client role (builders.store READER / WRITER / MONITOR) authenticates as.
+_ROLE_USERS = {"reader": SERVING_USER, "writer": MATERIALIZATION_USER, "monitor": MONITORING_USER}
 _READ = "+hmget +hget +hgetall +hexists +hlen +hkeys +hvals +hstrlen"
 _CONNECTION = "+ping +echo +auth +hello"
 # ACL rules after `reset` (off, no password, no keys, no channels, no commands). Allow-lists, so a
@@ -60,12 +67,19 @@ USER_RULES = {
     "default": "",
     SERVING_USER: f"~* {_READ} {_CONNECTION}",
     # Feast's online write (HSET, EXPIRE, HMGET of the event timestamps), the watermarks (GET, and
-    # EVAL of a GET/SET script: commands inside a script are checked against these rules too) and
+    # EVAL of a GET/SET/SADD script: commands inside a script are checked against these rules too) and
     # the freshness message (PUBLISH on its channels); DBSIZE, a count, for whoever checks a fill.
-    MATERIALIZATION_USER: f"~* &predictflow:freshness:* {_READ} +hset +expire +get +set +eval +publish +dbsize {_CONNECTION}",
+    MATERIALIZATION_USER: f"~* &predictflow:freshness:* {_READ} +hset +expire +get +set +sadd +eval +publish +dbsize {_CONNECTION}",
     REPLICATION_USER: "+psync +replconf +ping +auth +hello",
+    # The watermark keys only (contract.WATERMARK_PREFIX), and INFO for memory and evictions.
+    MONITORING_USER: f"~predictflow:watermark* +get +mget +smembers +info {_CONNECTION}",
+    EXPORTER_USER: f"+info +slowlog|len +latency|latest +latency|histogram +dbsize {_CONNECTION}",
 }
 ACL_KEY, REPLICA_AUTH_KEY, PROBE_PASSWORD_KEY = "users.acl", "replica-auth.conf", "probe-password"
+EXPORTER_PASSWORD_KEY = "exporter-password"
+# spec.onlineStore.redis.metrics: the exporter of Debian's prometheus-redis-exporter package, which
+# the project's Redis image carries (images/redis).
+EXPORTER_CONTAINER, EXPORTER_PORT, EXPORTER_BINARY = "metrics", 9121, "redis_exporter"
 AUTH_DIR = "/etc/redis-auth"
 # spec.onlineStore.redis.tls.secretName: cert-manager's layout
 TLS_KEYS = ("tls.crt", "tls.key", "ca.crt")
@@ -213,6 +227,7 @@ def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[s
             ACL_KEY: _b64(acl_file(passwords)),
             REPLICA_AUTH_KEY: _b64(replica_auth),
             PROBE_PASSWORD_KEY: _b64(passwords[REPLICATION_USER]),
+            EXPORTER_PASSWORD_KEY: _b64(passwords[EXPORTER_USER]),
         },
     }
 
@@ -269,7 +284,26 @@ def _start_script(owner: Owner, instance: str) -> str:
     )
 
 
-def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_checksum: str, default_image: str) -> dict[str, Any]:
+def exporter_container(redis: RedisStore, instance: str, image: str) -> dict[str, Any]:
+    """The metrics sidecar: INFO and latency as Prometheus metrics, as the `exporter` user, over the pod's loopback."""
+    # Over TLS the certificate names the Service, not localhost; the connection never leaves the pod.
+    address = [f"-redis.addr=rediss://localhost:{PORT}", "-skip-tls-verification"] if redis.tls.secret_name else [f"-redis.addr=redis://localhost:{PORT}"]
+    return {
+        "name": EXPORTER_CONTAINER,
+        "image": image,
+        "command": [EXPORTER_BINARY],
+        # CONFIG would show settings the exporter user has no business reading: it is not allowed, nor asked.
+        "args": [*address, f"-redis.user={EXPORTER_USER}", "-config-command=-", "-set-client-name=false", f"-web.listen-address=:{EXPORTER_PORT}"],
+        "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
+        # the exporter reads its password from REDIS_PASSWORD: never a flag, so never in the pod spec
+        "env": [secret_env("REDIS_PASSWORD", acl_secret_name(instance), EXPORTER_PASSWORD_KEY)],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 10},
+        "resources": resources(redis.metrics.resources),
+        "securityContext": container_security_context(),
+    }
+
+
+def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_checksum: str, default_image: str, exporter_image: str = "") -> dict[str, Any]:
     redis = spec.online_store.redis
     config = config_map(owner, spec, instance)
     pod_labels = _pods(owner, instance)
@@ -314,7 +348,7 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                     "terminationGracePeriodSeconds": 30,
                     "containers": [
                         {
-                            "name": "redis",
+                            "name": CONTAINER,
                             "image": redis.image or default_image,
                             "command": ["sh", "-c", _start_script(owner, instance)],
                             "ports": [{"name": "redis", "containerPort": PORT}],
@@ -341,6 +375,8 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
             },
         },
     }
+    if redis.metrics.enabled:
+        body["spec"]["template"]["spec"]["containers"].append(exporter_container(redis, instance, exporter_image or redis.image or default_image))
     if redis.persistence.enabled:
         claim: dict[str, Any] = {
             "metadata": {"name": "data"},

@@ -13,6 +13,8 @@ from . import elasticache, redis
 
 # What a client does with the store: serving and a backfill's comparison read, materialization writes.
 READER, WRITER = "reader", "writer"
+# The operator itself, reading watermarks and INFO (reconcilers.store_reading).
+MONITOR = "monitor"
 
 
 @dataclass(frozen=True)

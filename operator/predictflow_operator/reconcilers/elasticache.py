@@ -21,7 +21,7 @@ from ..clients.aws import AwsError, ElastiCache
 from . import elasticache_token as token
 from .context import ReconcileContext
 from .secrets import secret_checksum
-from .store import StoreObservation
+from .store import BilledNodes, StoreObservation
 
 STORE_TYPE = builder.STORE_TYPE
 _MAX_BACKOFF = 300.0
@@ -66,6 +66,20 @@ class Managed:
     ownership: builder.Ownership
     secret: dict[str, Any] | None
     verdict: token.SecretVerdict
+
+
+def memory_limit(seen: StoreObservation) -> int | None:
+    return None  # ElastiCache sets maxmemory itself, and INFO reports it
+
+
+def billed_nodes(record: StoreRecord, seen: StoreObservation) -> BilledNodes | None:
+    """A managed group's nodes as AWS describes them; an existing endpoint's are not the operator's to know."""
+    if record.mode != "managed" or not isinstance(seen.detail, Managed) or not seen.detail.group:
+        return None
+    group = seen.detail.group
+    if not group.get("CacheNodeType"):
+        return None
+    return BilledNodes(record.region, group["CacheNodeType"], len(group.get("MemberClusters") or []))
 
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:

@@ -16,28 +16,32 @@ from typing import Any
 from ..api.models import FeatureStoreStatus, LastMaterialization, StoreRecord
 from ..builders import feast_config
 from ..builders.common import COMPONENT_LABEL, FS_LABEL
-from ..builders.store import StoreTarget, store_key, store_label, target_of
+from ..builders.store import StoreTarget, same_store, store_key, store_label, target_of
 from ..clients.aws import AwsError
 from ..clients.kube import ChildError, NotOwned
 from ..status import (
+    FRESH,
     MATERIALIZED,
+    MEMORY_PRESSURE,
     ONLINE_STORE_READY,
     READY,
     SERVING_READY,
     Check,
     Failure,
     changed_conditions,
+    event_type,
     merge_conditions,
     now,
     phase,
     ready_check,
     with_failures,
 )
-from . import materialization, network, serving, switch
+from . import materialization, network, serving, serving_store, switch
 from .context import ReconcileContext
 from .materialization import JobState
 from .secrets import SecretNotPermitted, pod_checksum
 from .serving import ServingState
+from .serving_store import Assessment
 from .store import StoreObservation
 from .stores import driver
 from .switch import CollectConfigs, Decision, DeleteJob, Observed, Provision, Retire, Serve, StartBackfill
@@ -52,9 +56,11 @@ async def run_pass(ctx: ReconcileContext, body: Any) -> float:
     requeue = ctx.settings.resync_seconds
     started = time.perf_counter()
     try:
-        status, look_again_soon, failures = await reconcile(ctx, previous)
+        status, look_again_soon, failures, stale_in = await reconcile(ctx, previous)
         if look_again_soon:
             requeue = min(requeue, ctx.settings.elasticache_poll_seconds)
+        if stale_in is not None:  # a pass is there when the next view turns stale
+            requeue = min(requeue, stale_in + 1.0)
         errors = [failure.reason for failure in failures]
     except Exception as error:  # the status says what went wrong; the next pass retries
         log.exception("reconcile of %s/%s failed", ctx.owner.namespace, ctx.owner.name)
@@ -79,11 +85,11 @@ async def _caught_up(body: Any, version: str, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool, list[Failure]]:
+async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool, list[Failure], float | None]:
     """Converge the children; returns the new status (the API's camelCase dict), whether to look
-    again after the poll interval rather than the resync (see _unwatched_wait), and what was refused."""
-    before = FeatureStoreStatus.model_validate(previous or {})
-    before = _upgraded(ctx, before)
+    again after the poll interval rather than the resync (see _unwatched_wait), what was refused,
+    and the seconds until a feature view turns stale."""
+    before = _upgraded(ctx, FeatureStoreStatus.model_validate(previous or {}))
     observed = await observe(ctx, before)
     ctx.memo.remember(ctx.owner.uid, ctx.owner.namespace, ctx.owner.name, _secrets_read(before, observed))
     decision = switch.decide(before, ctx.generation, observed)
@@ -91,8 +97,13 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
     for event in decision.events:
         ctx.emit(event.type, event.reason, event.message)
     ctx.memo.metrics.jobs_seen(ctx.owner, materialization.finished(observed.jobs.values()))
+    active = decision.active
+    recorded_memory = ((previous or {}).get("onlineStore") or {}).get("memory")
+    previous_memory = recorded_memory if same_store(before.online_store, active) else None
+    assessment = await serving_store.assess(ctx, active, observed.store(active) if active else None, previous_memory)
+    status = report(ctx, before, decision, observed, failures, assessment)
     # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
-    return report(ctx, before, decision, observed, failures), bool(failures) or _unwatched_wait(decision, observed), failures
+    return status, bool(failures) or _unwatched_wait(decision, observed), failures, assessment.next_stale_in
 
 
 def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
@@ -277,18 +288,20 @@ def _serving_check(decision: Decision, state: ServingState) -> Check:
     return Check(False, "DeploymentUnavailable", f"{state.available}/{state.replicas} serving pods available on {active.type}")
 
 
-def report(ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision, observed: Observed, failures: list[Failure]) -> dict[str, Any]:
-    """The new status: records from the decision, conditions and phase from what was seen and refused."""
+def report(
+    ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision, observed: Observed, failures: list[Failure], assessment: Assessment
+) -> dict[str, Any]:
+    """The new status: records from the decision, conditions and phase from what was seen and refused,
+    and what was read from the serving store."""
     store = _store_check(decision, observed)
     materialized, last = _materialized_check(decision, observed)
     checks = {ONLINE_STORE_READY: store, MATERIALIZED: materialized, SERVING_READY: _serving_check(decision, observed.serving)}
     checks[READY] = ready_check(store, materialized, checks[SERVING_READY])
-    checks = with_failures(checks, failures)
+    checks = {**with_failures(checks, failures), **assessment.checks}
     previous_conditions = [c.model_dump(by_alias=True) for c in before.conditions]
     conditions = merge_conditions(previous_conditions, checks, ctx.generation, now())
     for condition in changed_conditions(previous_conditions, conditions):
-        ok = condition["status"] == "True"
-        ctx.emit("Normal" if ok else "Warning", condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
+        ctx.emit(event_type(condition), condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
     pending = decision.pending
     pending_seen = observed.store(pending) if pending is not None else None
     failed = decision.failed or bool(failures) or bool(pending_seen and pending_seen.error)
@@ -300,12 +313,14 @@ def report(ctx: ReconcileContext, before: FeatureStoreStatus, decision: Decision
             switching=pending is not None,
             failed=failed,
             preparing=pending.state if pending else "",
-            ready=checks[READY].ok,
+            ready=checks[READY].ok is True,
             settling=bool(decision.retiring) or (decision.active is not None and decision.active.state != "Serving"),
         ),
-        "onlineStore": _dump(decision.active),
+        "onlineStore": _serving_store(decision.active, assessment.memory),
         "pendingOnlineStore": _dump(pending),
         "retiringOnlineStores": [_dump(r) for r in decision.retiring],
+        "freshness": assessment.freshness,
+        "estimatedMonthlyCost": assessment.cost,
         "conditions": conditions,
     }
     if last is not None:
@@ -320,13 +335,15 @@ def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: E
     before = FeatureStoreStatus.model_validate(previous or {})
     message = f"Reconcile failed: {type(error).__name__}: {error}"
     check = Check(False, "ReconcileError", message)
-    old = {c.type: Check(c.status == "True", c.reason, c.message) for c in before.conditions}
+    old = {c.type: Check(None if c.status == "Unknown" else c.status == "True", c.reason, c.message) for c in before.conditions}
     checks = {kind: old.get(kind, check) for kind in (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY)}
     checks[READY] = check
+    for kind in (FRESH, MEMORY_PRESSURE):  # nothing was read: what was known stays, or nothing is
+        checks[kind] = old.get(kind, Check(None, "ReconcileError", message))
     previous_conditions = [c.model_dump(by_alias=True) for c in before.conditions]
     conditions = merge_conditions(previous_conditions, checks, ctx.generation, now())
     for condition in changed_conditions(previous_conditions, conditions):
-        ctx.emit("Warning", condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
+        ctx.emit(event_type(condition), condition["reason"], f"{condition['type']}={condition['status']}: {condition['message']}")
     return {
         "observedGeneration": ctx.generation,
         "phase": "Degraded" if before.online_store.type else "Failed",
@@ -336,3 +353,10 @@ def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: E
 
 def _dump(record: StoreRecord | None) -> dict[str, Any] | None:
     return record.model_dump(by_alias=True) if record is not None else None
+
+
+def _serving_store(record: StoreRecord | None, memory: dict[str, Any] | None) -> dict[str, Any] | None:
+    dumped = _dump(record)
+    if dumped is not None and memory is not None:
+        dumped["memory"] = memory
+    return dumped

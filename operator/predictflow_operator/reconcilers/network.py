@@ -9,7 +9,9 @@ _POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 
 
 async def ensure_online_store(ctx: ReconcileContext) -> None:
-    await ctx.kube.apply(builder.online_store(ctx.owner))
+    settings = ctx.settings
+    operator = builder.operator_peer(settings.operator_namespace, dict(settings.operator_pod_labels)) if settings.operator_namespace else None
+    await ctx.kube.apply(builder.online_store(ctx.owner, ctx.spec, operator))
 
 
 async def ensure_serving(ctx: ReconcileContext) -> None:

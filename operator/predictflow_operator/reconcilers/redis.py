@@ -24,7 +24,7 @@ from ..clients.kube import NotOwned, owned_by
 from ..quantity import parse_quantity
 from .context import ReconcileContext
 from .secrets import SecretNotPermitted, not_permitted_message, permitted
-from .store import StoreObservation
+from .store import BilledNodes, StoreObservation
 
 STORE_TYPE = builder.STORE_TYPE
 _STATEFULSET = ("apps/v1", "StatefulSet")
@@ -80,6 +80,22 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
     return StoreObservation(seen.ready, seen.reason, seen.message, seen.endpoint, seen.secret_checksum, detail=_Seen(stateful_set, secret))
 
 
+def memory_limit(seen: StoreObservation) -> int | None:
+    """Of the Redis container as the StatefulSet runs it."""
+    observed: _Seen | None = seen.detail
+    if observed is None or observed.stateful_set is None:
+        return None
+    for container in observed.stateful_set["spec"]["template"]["spec"].get("containers") or []:
+        if container.get("name") == builder.CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return int(parse_quantity(limit)) if limit else None
+    return None
+
+
+def billed_nodes(record: StoreRecord, seen: StoreObservation) -> BilledNodes | None:
+    return None
+
+
 async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[str, Any] | None) -> dict[str, Any]:
     """The auth Secret with a password for every user: created, or completed, never overwritten."""
     name = record.auth_secret_ref.name
@@ -130,7 +146,9 @@ async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObser
     await ctx.kube.apply(builder.config_map(owner, spec, name))
     for service in builder.services(owner, name):
         await ctx.kube.apply(service)
-    desired = builder.stateful_set(owner, spec, name, checksum(acl["data"], await _tls_checksum(ctx)), ctx.settings.redis_image)
+    desired = builder.stateful_set(
+        owner, spec, name, checksum(acl["data"], await _tls_checksum(ctx)), ctx.settings.redis_image, ctx.settings.redis_exporter_image
+    )
     live = observed.stateful_set
     if live is not None and live["metadata"].get("deletionTimestamp"):
         return  # being re-created after a volume expansion: applied again once it is gone

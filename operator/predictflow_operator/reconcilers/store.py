@@ -11,6 +11,15 @@ from .context import ReconcileContext
 
 
 @dataclass(frozen=True)
+class BilledNodes:
+    """What a store type is billed by: its nodes where a price list knows them."""
+
+    region: str
+    node_type: str
+    count: int
+
+
+@dataclass(frozen=True)
 class StoreObservation:
     """What a driver saw of one recorded store (reads only)."""
 
@@ -51,3 +60,9 @@ class StoreDriver(Protocol):
 
     def completed(self, ctx: ReconcileContext, record: StoreRecord) -> StoreRecord:
         """The full record of one written before records were complete (type and endpoint only)."""
+
+    def memory_limit(self, seen: StoreObservation) -> int | None:
+        """The memory limit of the store's Redis container, where the operator sets one."""
+
+    def billed_nodes(self, record: StoreRecord, seen: StoreObservation) -> BilledNodes | None:
+        """The nodes a cloud bills for, as the cloud reports them; None for a store in the cluster."""

@@ -1,0 +1,80 @@
+"""What status says about the serving store itself: freshness, memory and cost, and their conditions.
+
+`assess` reads the store (store_reading) and asks its driver for the container limit and the billed
+nodes; `assessment` decides from those alone, so it is tested without a store.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import capacity, freshness, pricing
+from ..api.models import FeatureStoreSpec, StoreRecord
+from ..status import FRESH, MEMORY_PRESSURE, Check
+from . import store_reading
+from .context import ReconcileContext
+from .store import BilledNodes, StoreObservation
+from .stores import driver
+
+
+@dataclass(frozen=True)
+class Assessment:
+    checks: dict[str, Check]
+    freshness: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    next_stale_in: float | None = None  # seconds until a fresh view turns stale
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything `assessment` decides from."""
+
+    reading: store_reading.StoreReading | None  # None: nothing serves yet
+    endpoint: str = ""
+    container_limit: int | None = None
+    billed: BilledNodes | None = None
+    previous_memory: dict[str, Any] | None = None
+    prices: dict[str, Any] = field(default_factory=dict)
+
+
+def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -> Assessment:
+    billed = inputs.billed
+    cost = pricing.monthly_cost(inputs.prices, billed.region, billed.node_type, billed.count) if billed else None
+    reading = inputs.reading
+    if reading is None:
+        waiting = Check(None, "NotServing", "Read from the serving store once one serves")
+        return Assessment({FRESH: waiting, MEMORY_PRESSURE: waiting}, cost=cost)
+    if reading.error or reading.memory is None:
+        unreadable = Check(None, "StoreUnreadable", f"Cannot read the serving store at {inputs.endpoint}: {reading.error}")
+        return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=inputs.previous_memory, cost=cost)
+    limit = freshness.threshold(spec.materialization, now)
+    memory = capacity.memory_status(reading.memory, inputs.container_limit, inputs.previous_memory)
+    return Assessment(
+        checks={
+            FRESH: freshness.fresh_check(reading.watermarks, limit, now, spec.materialization.suspend),
+            MEMORY_PRESSURE: capacity.pressure_check(memory, spec.online_store.memory_pressure_percent),
+        },
+        freshness=freshness.freshness_status(reading.watermarks, limit) if reading.watermarks else None,
+        memory=memory,
+        cost=cost,
+        next_stale_in=freshness.seconds_until_stale(reading.watermarks, limit, now),
+    )
+
+
+async def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObservation | None, previous_memory: dict[str, Any] | None) -> Assessment:
+    prices = pricing.usable_price_list(ctx.settings.elasticache_prices)
+    if active is None or seen is None:
+        return assessment(ctx.spec, Inputs(None, prices=prices), datetime.datetime.now(datetime.UTC))
+    store = driver(active.type)
+    inputs = Inputs(
+        reading=await store_reading.read(ctx, active),
+        endpoint=active.endpoint,
+        container_limit=store.memory_limit(seen),
+        billed=store.billed_nodes(active, seen),
+        previous_memory=previous_memory,
+        prices=prices,
+    )
+    return assessment(ctx.spec, inputs, datetime.datetime.now(datetime.UTC))
