@@ -186,7 +186,10 @@ for flavour in "${flavours[@]}"; do base[$flavour]=$(<"$cache/base-$flavour.ref"
 for image in "${ordered[@]}"; do
   case $image in
     redis)
+      # The exporter sidecar's binary: Debian's prometheus-redis-exporter, from the host's package.
+      "$root/e2e/tools/ensure-apt.sh" prometheus-redis-exporter
       dir=$(context redis)
+      cp /usr/bin/prometheus-redis-exporter "$dir/redis_exporter"
       build redis "$dir" "BASE_IMAGE=${base[redis]}" ;;
     operator)
       project=$(project_wheel)

@@ -8,12 +8,14 @@ when Redis stops the reachability series and the stale outcome must say so.
 from __future__ import annotations
 
 import os
+import re
 
 import httpx
 import pytest
 
 from predictflow_devtools import processes
 from predictflow_devtools.devstack import BentoServer, prepare_stack
+from predictflow_devtools.paths import REPO_ROOT
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.prometheus import Prometheus, redis_exporter_binary
 
@@ -21,6 +23,7 @@ pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(600)]
 
 KNOWN, UNKNOWN, BAD = 30, 5, 3
 SERIES = '{project="churn",store_type="redis"}'
+DASHBOARD = REPO_ROOT / "charts" / "predictflow-operator" / "dashboards" / "predictflow.json"
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,13 @@ def test_outcomes_are_counted_exactly_and_latency_falls_in_the_budget_buckets(se
     assert prometheus.scalar(f"predictflow_serving_stale_cache_entries{SERIES}") == KNOWN
     assert prometheus.scalar("redis_up") == 1
     assert prometheus.scalar('redis_db_keys{db="db0"}') >= 1000  # the 1000 materialized customers
+
+
+def test_every_redis_series_on_the_dashboard_is_one_the_exporter_serves(prometheus):
+    queried = set(re.findall(r"\bredis_[a-z_]+", DASHBOARD.read_text()))
+    assert len(queried) >= 5, queried
+    missing = sorted(name for name in queried if not prometheus.scalar(f"count({name})"))
+    assert not missing, f"the dashboard queries Redis series the exporter does not serve: {missing}"
 
 
 def test_a_redis_outage_shows_in_reachability_and_the_outcomes(service, redis, prometheus):
