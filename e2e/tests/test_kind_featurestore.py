@@ -46,6 +46,7 @@ RELEASE = "predictflow"
 NAME = "churn"
 SERVING = f"{NAME}-serving"
 REDIS_POD = f"{NAME}-redis-0"
+REDIS_MAX_MEMORY_MB = 256
 REDIS_SECRET = f"{NAME}-redis-auth"
 # Redis stopping on SIGTERM, the kubelet posting the condition, one `kubectl get` seeing it.
 READINESS_OBSERVATION_S = 5
@@ -131,7 +132,9 @@ def featurestore(ns: Kubectl) -> str:
     example = yaml.safe_load((REPO / "examples" / "featurestore.yaml").read_text())
     assert example["metadata"]["name"] == NAME
     example["metadata"]["namespace"] = ns.namespace
-    example["spec"]["onlineStore"].setdefault("redis", {})["image"] = REDIS_IMAGE
+    redis = example["spec"]["onlineStore"].setdefault("redis", {})
+    # a cap to judge memory pressure against, and the exporter sidecar (the chart's default image)
+    redis.update(image=REDIS_IMAGE, maxMemory=f"{REDIS_MAX_MEMORY_MB}mb", metrics={"enabled": True})
     ns.apply(example)
     return NAME
 
@@ -300,6 +303,32 @@ def test_featurestore_becomes_ready(ns: Kubectl, featurestore: str, report: Call
     assert ns.get("cronjob", f"{NAME}-materialize"), "the materialization CronJob is missing"
     assert status["lastMaterialization"]["succeeded"] is True
     assert serving_rolled_out(ns, "redis"), "serving is not ready on the Redis store"
+
+
+def test_the_operator_reads_its_redis_through_the_policy_and_the_exporter_serves_it(ns: Kubectl, e2e_log_dir: Path) -> None:
+    """Fresh and MemoryPressure come from the operator's own readings of the store (the monitoring
+    user, admitted by the Redis NetworkPolicy); the exporter sidecar serves Redis's figures as its user."""
+
+    def read() -> dict[str, Any] | None:
+        status = fs_status(ns)
+        fresh = condition(ns.json("get", "featurestore", NAME), "Fresh")
+        return status if fresh.get("status") == "True" and (status.get("onlineStore") or {}).get("memory") else None
+
+    status = eventually(read, what="Fresh=True and the store's memory in status", timeout=120)
+    memory = status["onlineStore"]["memory"]
+    assert memory["maxSource"] == "maxmemory" and memory["maxBytes"] == REDIS_MAX_MEMORY_MB * 1024 * 1024
+    assert 0 < memory["usedBytes"] < memory["maxBytes"]
+    pressure = condition(ns.json("get", "featurestore", NAME), "MemoryPressure")
+    assert (pressure["status"], pressure["reason"]) == ("False", "BelowThreshold"), pressure
+    assert [view["featureView"] for view in status["freshness"]["views"]] == ["churn_features"]
+
+    containers = {c["name"]: c for c in ns.json("get", "pod", REDIS_POD)["spec"]["containers"]}
+    assert set(containers) == {"redis", "metrics"}
+    with port_forward(ns, f"pod/{REDIS_POD}", 9121, e2e_log_dir) as url:
+        metrics = eventually(lambda: (r := httpx.get(f"{url}/metrics", timeout=10)).status_code == 200 and r.text, what="the exporter's metrics")
+    assert "\nredis_up 1" in metrics and f"\nredis_memory_max_bytes {REDIS_MAX_MEMORY_MB * 1024 * 1024}" in metrics
+    logs = ns.run("logs", REDIS_POD, "-c", "metrics")
+    assert "NOPERM" not in logs, logs
 
 
 # Opens a TCP connection to host:port and says whether it could.

@@ -128,3 +128,12 @@ def test_an_assessment_says_unknown_before_serving_and_when_the_store_cannot_be_
     assert (done.checks[FRESH].status, done.checks[MEMORY_PRESSURE].status) == ("True", "True")
     assert done.cost["amount"] == pricing.monthly_cost(pricing.price_list(), "us-east-1", "cache.t4g.small", 2)["amount"]
     assert done.next_stale_in == 3 * 1800 - 600
+
+
+def test_a_schedule_that_never_fires_leaves_fresh_unknown_and_the_pass_going():
+    spec = FeatureStoreSpec(project="churn", materialization=Materialization(schedule="0 0 30 2 *"))
+    read = StoreReading(watermarks={"stats": NOW}, memory=reading(10 * MIB, 100 * MIB))
+    judged = assessment(spec, Inputs(read, prices=pricing.price_list()), NOW)
+    assert (judged.checks[FRESH].status, judged.checks[FRESH].reason) == ("Unknown", "ScheduleUnreadable")
+    assert "freshnessThresholdSeconds" in judged.checks[FRESH].message
+    assert judged.checks[MEMORY_PRESSURE].reason == "BelowThreshold"

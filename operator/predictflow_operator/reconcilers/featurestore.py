@@ -65,7 +65,10 @@ async def run_pass(ctx: ReconcileContext, body: Any) -> float:
     except Exception as error:  # the status says what went wrong; the next pass retries
         log.exception("reconcile of %s/%s failed", ctx.owner.namespace, ctx.owner.name)
         status, requeue, errors = failed_pass(ctx, previous, error), min(requeue, 10.0), [type(error).__name__]
-    ctx.memo.metrics.passed(ctx.owner, {**previous, **status}, time.perf_counter() - started, errors)
+    try:
+        ctx.memo.metrics.passed(ctx.owner, {**previous, **status}, time.perf_counter() - started, errors)
+    except Exception:  # bookkeeping must never stop the FeatureStore's reconcile loop
+        log.exception("metrics of %s/%s not recorded", ctx.owner.namespace, ctx.owner.name)
     changed = {key: value for key, value in status.items() if previous.get(key) != value}
     log.debug("pass over %s/%s: status fields changed: %s", ctx.owner.namespace, ctx.owner.name, ", ".join(changed) or "none")
     if changed:

@@ -50,13 +50,15 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
     if reading.error or reading.memory is None:
         unreadable = Check(None, "StoreUnreadable", f"Cannot read the serving store at {inputs.endpoint}: {reading.error}")
         return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=inputs.previous_memory, cost=cost)
-    limit = freshness.threshold(spec.materialization, now)
     memory = capacity.memory_status(reading.memory, inputs.container_limit, inputs.previous_memory)
+    pressure = capacity.pressure_check(memory, spec.online_store.memory_pressure_percent)
+    try:
+        limit = freshness.threshold(spec.materialization, now)
+    except ValueError as error:  # a schedule the API admits and croniter cannot read
+        unknown = Check(None, "ScheduleUnreadable", f"spec.materialization.schedule: {error}; set freshnessThresholdSeconds")
+        return Assessment({FRESH: unknown, MEMORY_PRESSURE: pressure}, memory=memory, cost=cost)
     return Assessment(
-        checks={
-            FRESH: freshness.fresh_check(reading.watermarks, limit, now, spec.materialization.suspend),
-            MEMORY_PRESSURE: capacity.pressure_check(memory, spec.online_store.memory_pressure_percent),
-        },
+        checks={FRESH: freshness.fresh_check(reading.watermarks, limit, now, spec.materialization.suspend), MEMORY_PRESSURE: pressure},
         freshness=freshness.freshness_status(reading.watermarks, limit) if reading.watermarks else None,
         memory=memory,
         cost=cost,
