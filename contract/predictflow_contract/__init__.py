@@ -52,6 +52,8 @@ READY_PATH = "/readyz"
 LIVE_PATH = "/livez"
 ON_STORE_DOWN_ENV = "PREDICTFLOW_ON_STORE_DOWN"
 LIVENESS_CHECKS_REDIS_ENV = "PREDICTFLOW_LIVENESS_CHECKS_REDIS"
+# spec.serving.ttlExpiredFeatures: "missing" (a value older than its view's ttl) or "present" (as Feast).
+TTL_EXPIRED_FEATURES_ENV = "PREDICTFLOW_TTL_EXPIRED_FEATURES"
 # spec.onlineStore.type of the store a serving pod reads, for its metrics' labels.
 STORE_TYPE_ENV = "PREDICTFLOW_STORE_TYPE"
 # Prometheus text format, on the serving port (BentoML's endpoint) and on the operator's metrics port.

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from kind_support import (
     REPO,
@@ -326,7 +327,8 @@ def test_the_operator_reads_its_redis_through_the_policy_and_the_exporter_serves
     assert set(containers) == {"redis", "metrics"}
     with port_forward(ns, f"pod/{REDIS_POD}", 9121, e2e_log_dir) as url:
         metrics = eventually(lambda: (r := httpx.get(f"{url}/metrics", timeout=10)).status_code == 200 and r.text, what="the exporter's metrics")
-    assert "\nredis_up 1" in metrics and f"\nredis_memory_max_bytes {REDIS_MAX_MEMORY_MB * 1024 * 1024}" in metrics
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(metrics) for sample in family.samples}
+    assert samples["redis_up"] == 1 and samples["redis_memory_max_bytes"] == REDIS_MAX_MEMORY_MB * 1024 * 1024
     logs = ns.run("logs", REDIS_POD, "-c", "metrics")
     assert "NOPERM" not in logs, logs
 

@@ -8,6 +8,11 @@ Feast's Redis layout (feast/infra/online_stores/redis.py, entity key serializati
 - `<view>` is the versioned name (`<view>_v<N>`) when the registry enables online versioning;
 - `key_ttl_seconds` is an EXPIRE on the whole hash, so an expired entity is simply absent.
 
+A feature view's `ttl` is not enforced by Feast's online read (feast-dev/feast#6821: values older
+than it come back as present). A plan enforces it by default, as Feast's OUTSIDE_MAX_AGE status
+means: a view whose event time is older than `now - ttl` reads as missing (its features None, its
+event time None). `respect_ttl=False` reads as Feast does.
+
 A plan precomputes the key prefixes, the HMGET field lists and a decoder per field; at request
 time only the entity values are packed and the replies decoded.
 """
@@ -15,6 +20,7 @@ time only the entity values are packed and the replies decoded.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +34,7 @@ from feast.value_type import ValueType
 
 import predictflow_contract as contract
 
-from .wire import Decoder, decode_event_timestamp, decoder_for
+from .wire import Decoder, decode_event_timestamp, decoder_for, event_seconds
 
 SUPPORTED_SERIALIZATION_VERSION = 3
 _UINT32 = struct.Struct("<I")
@@ -95,6 +101,27 @@ class KeyGroup:
     output_names: tuple[str, ...]
     decoders: tuple[Decoder, ...]
     views: tuple[str, ...]
+    ttl_seconds: tuple[float, ...] = ()  # per view, 0: no ttl
+    view_outputs: tuple[tuple[int, ...], ...] = ()  # per view, the positions of its features in output_names
+
+    @property
+    def expires(self) -> bool:
+        return any(self.ttl_seconds)
+
+    def decode(self, reply: Sequence[bytes | None], now: float | None) -> tuple[list[Any], list[bytes | None]]:
+        """Feature values and raw event times of one HMGET reply; with `now`, views older than their
+        ttl read as missing."""
+        first_ts = len(self.output_names)
+        values = list(map(call, self.decoders, reply))
+        stamps = list(reply[first_ts:])
+        if now is not None:
+            for view, ttl in enumerate(self.ttl_seconds):
+                raw = stamps[view]
+                if ttl and raw is not None and now - event_seconds(raw) > ttl:
+                    stamps[view] = None
+                    for position in self.view_outputs[view]:
+                        values[position] = None
+        return values, stamps
 
     def redis_key(self, row: Mapping[str, Any], project_suffix: bytes) -> bytes:
         if len(self.value_encoders) == 1:
@@ -109,6 +136,7 @@ class LookupPlan:
     project: str
     groups: tuple[KeyGroup, ...]
     output_names: tuple[str, ...]
+    respect_ttl: bool = True
 
     @property
     def join_keys(self) -> tuple[str, ...]:
@@ -119,13 +147,16 @@ class LookupPlan:
         suffix = self.project.encode("utf-8")
         return [(group.redis_key(row, suffix), group.fields) for row in rows for group in self.groups]
 
-    def decode(self, replies: Sequence[Sequence[bytes | None]]) -> list[FeatureRow]:
-        """FeatureRows from the HMGET replies to `commands(rows)`, in the same order."""
-        if len(self.groups) == 1:
+    def decode(self, replies: Sequence[Sequence[bytes | None]], now: float | None = None) -> list[FeatureRow]:
+        """FeatureRows from the HMGET replies to `commands(rows)`, in the same order; ttls are judged
+        at `now` (default: the clock) unless the plan reads as Feast does."""
+        expiring = self.respect_ttl and any(group.expires for group in self.groups)
+        if len(self.groups) == 1 and not expiring:
             group = self.groups[0]
             names, decoders, views = group.output_names, group.decoders, group.views
             first_ts = len(names)
             return [FeatureRow(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
+        judged_at = (time.time() if now is None else now) if expiring else None
         results = []
         per_row = len(self.groups)
         for start in range(0, len(replies), per_row):
@@ -133,9 +164,10 @@ class LookupPlan:
             view_names: list[str] = []
             raw_timestamps: list[bytes | None] = []
             for group, reply in zip(self.groups, replies[start : start + per_row], strict=True):
-                features.update(zip(group.output_names, map(call, group.decoders, reply), strict=True))
+                values, stamps = group.decode(reply, judged_at if group.expires else None)
+                features.update(zip(group.output_names, values, strict=True))
                 view_names.extend(group.views)
-                raw_timestamps.extend(reply[len(group.output_names) :])
+                raw_timestamps.extend(stamps)
             results.append(FeatureRow(features, tuple(view_names), raw_timestamps))
         return results
 
@@ -158,8 +190,10 @@ def build_plan(
     full_feature_names: bool = False,
     online_versioning: bool = False,
     entity_key_serialization_version: int = SUPPORTED_SERIALIZATION_VERSION,
+    respect_ttl: bool = True,
 ) -> LookupPlan:
-    """A plan for `references` ("view:feature") given the registry's views and entities."""
+    """A plan for `references` ("view:feature") given the registry's views and entities;
+    `respect_ttl=False` returns values older than their view's ttl, as Feast does."""
     if entity_key_serialization_version != SUPPORTED_SERIALIZATION_VERSION:
         raise ValueError(f"entity_key_serialization_version {entity_key_serialization_version} is not supported; use 3")
     views_by_name = {view.name: view for view in feature_views}
@@ -188,7 +222,7 @@ def build_plan(
         by_join_keys.setdefault(tuple(sorted(view_key_types)), []).append((view, features))
 
     groups = tuple(_key_group(join_keys, members, key_types, full_feature_names, online_versioning) for join_keys, members in by_join_keys.items())
-    return LookupPlan(project=project, groups=groups, output_names=tuple(output_names))
+    return LookupPlan(project=project, groups=groups, output_names=tuple(output_names), respect_ttl=respect_ttl)
 
 
 def _join_key_types(view: FeatureView, entities_by_name: Mapping[str, Entity]) -> dict[str, ValueType]:
@@ -220,10 +254,12 @@ def _key_group(
     names: list[str] = []
     decoders: list[Decoder] = []
     stored_names: list[str] = []
+    view_outputs: list[tuple[int, ...]] = []
     for view, features in members:
         stored = compute_versioned_name(view, online_versioning)
         stored_names.append(stored)
         types = {field.name: field.dtype.to_value_type() for field in view.features}
+        view_outputs.append(tuple(range(len(names), len(names) + len(features))))
         for feature in features:
             fields.append(_mmh3(f"{stored}:{feature}"))
             names.append(f"{view.name}__{feature}" if full_feature_names else feature)
@@ -237,10 +273,12 @@ def _key_group(
         output_names=tuple(names),
         decoders=tuple(decoders),
         views=tuple(view.name for view, _ in members),
+        ttl_seconds=tuple(view.ttl.total_seconds() if view.ttl else 0.0 for view, _ in members),
+        view_outputs=tuple(view_outputs),
     )
 
 
-def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_feature_names: bool = False) -> LookupPlan:
+def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_feature_names: bool = False, respect_ttl: bool = True) -> LookupPlan:
     """A plan from an opened Feast FeatureStore (its registry and feature_store.yaml)."""
     config = store.config
     online = config.online_store
@@ -258,4 +296,5 @@ def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_featu
         full_feature_names=full_feature_names,
         online_versioning=config.registry.enable_online_feature_view_versioning,
         entity_key_serialization_version=config.entity_key_serialization_version,
+        respect_ttl=respect_ttl,
     )

@@ -77,7 +77,7 @@ class ChurnService:
     def __init__(self) -> None:
         self.settings = ServingSettings.from_env()
         store = open_store()
-        plan = plan_for_store(store, FEATURE_REFERENCES)
+        plan = plan_for_store(store, FEATURE_REFERENCES, respect_ttl=self.settings.respect_ttl)
         self._connection_string = store.config.online_store.connection_string
         timeout = self.settings.redis_timeout_seconds
         client = async_client(self._connection_string, Timeouts(connect=timeout, socket=timeout))

@@ -33,6 +33,7 @@ class ServingSettings:
     store_retry_seconds: float = 1.0  # after a failed lookup, requests skip the store this long
     max_batch: int = 1000
     store_type: str = "unknown"  # spec.onlineStore.type, a label on the metrics
+    respect_ttl: bool = True  # spec.serving.ttlExpiredFeatures: missing (True) or present (as Feast)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServingSettings:
@@ -57,6 +58,9 @@ class ServingSettings:
         liveness = text(contract.LIVENESS_CHECKS_REDIS_ENV, "true").lower()
         if liveness not in ("true", "false"):
             raise ValueError(f"{contract.LIVENESS_CHECKS_REDIS_ENV}={liveness!r}: use 'true' or 'false'")
+        expired = text(contract.TTL_EXPIRED_FEATURES_ENV, "missing").lower()
+        if expired not in ("missing", "present"):
+            raise ValueError(f"{contract.TTL_EXPIRED_FEATURES_ENV}={expired!r}: use 'missing' or 'present'")
         return cls(
             on_store_down=OnStoreDown(mode),
             stale_cache_size=int(number("PREDICTFLOW_STALE_CACHE_SIZE", defaults.stale_cache_size, int)),
@@ -69,4 +73,5 @@ class ServingSettings:
             store_retry_seconds=number("PREDICTFLOW_STORE_RETRY_SECONDS", defaults.store_retry_seconds),
             max_batch=int(number("PREDICTFLOW_MAX_BATCH", defaults.max_batch, int)),
             store_type=text(contract.STORE_TYPE_ENV, defaults.store_type),
+            respect_ttl=expired == "missing",
         )

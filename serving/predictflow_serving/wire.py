@@ -166,6 +166,12 @@ def decoder_for(value_type: ValueType) -> Decoder:
     return lambda data: decode_with_protobuf(data, value_type)
 
 
+def event_seconds(data: bytes) -> float:
+    """A `_ts:<view>` field as seconds since the epoch."""
+    parsed = Timestamp.FromString(data)
+    return parsed.seconds + parsed.nanos / 1_000_000_000.0
+
+
 def decode_event_timestamp(data: bytes | None) -> datetime | None:
     """A `_ts:<view>` field as Feast reads it; None when the entity has no row for the view."""
     if data is None:

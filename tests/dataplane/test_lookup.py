@@ -251,6 +251,27 @@ def test_features_added_after_writing_read_as_missing(redis_server, tmp_path):
     assert theirs["old"] == [10, 20, None] and theirs["new"] == [None, None, None]
 
 
+def test_values_older_than_the_views_ttl_read_missing_by_default_and_as_feast_when_asked(redis_server, tmp_path):
+    """Feast's online read returns a value older than its view's ttl as present (feast-dev/feast#6821);
+    ours reads it as missing unless asked to read as Feast does, and then equals Feast."""
+    store = feast_store(tmp_path, "lookup_view_ttl", redis_server.feast_connection_string())
+    store.apply([customer, source, _view("hourly", [customer], [Field(name="score", dtype=Float64)], ttl=timedelta(hours=1))])
+    written = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": [NOW - timedelta(minutes=30), NOW - timedelta(hours=5)], "score": [0.25, 0.75]})
+    store.write_to_online_store("hourly", written)
+    references, rows = ["hourly:score"], customer_rows([1, 2, 3])
+
+    with BlockingLookup(plan_for_store(store, references, respect_ttl=False), redis_server.feast_connection_string()) as lookup:
+        as_feast = lookup.get_many(rows)
+    theirs = assert_same_as_feast(store, rows, references, as_feast)
+    assert theirs["score"] == [0.25, 0.75, None], "Feast returns the five-hour-old value of a one-hour view"
+
+    with BlockingLookup(plan_for_store(store, references), redis_server.feast_connection_string()) as lookup:
+        ours = lookup.get_many(rows)
+    assert [row.features["score"] for row in ours] == [0.25, None, None]
+    assert [row.found for row in ours] == [True, False, False]
+    assert ours[0].event_timestamps == as_feast[0].event_timestamps and ours[1].event_timestamps == {"hourly": None}
+
+
 def test_key_ttl_expiry_matches_feast(redis_server, tmp_path):
     store = feast_store(tmp_path, "lookup_ttl", redis_server.feast_connection_string(), key_ttl_seconds=2)
     view = _view("expiring", [customer], [Field(name="score", dtype=Float64)])

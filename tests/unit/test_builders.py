@@ -24,7 +24,7 @@ SPECS = {
         "onlineStore": {"keyTTLSeconds": 86400, "redis": {"replicas": 2, "maxMemory": "512mb", "maxMemoryPolicy": "volatile-ttl", "persistence": {"size": "5Gi", "storageClassName": "fast"}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, "metrics": {"enabled": True, "resources": {"limits": {"memory": "64Mi"}}}}},
         "materialization": {"schedule": "@hourly", "suspend": True},
         "serving": {
-            "replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False,
+            "replicas": 3, "onStoreDown": "unavailable", "livenessChecksRedis": False, "ttlExpiredFeatures": "present",
             "networkPolicy": {"enabled": True, "allowedNamespaceLabels": {"team": "checkout"}, "allowedPodLabels": {"app": "checkout"}},
         },
     },

@@ -194,3 +194,30 @@ def test_common_scalars_never_reach_protobuf(monkeypatch):
             data = proto.SerializeToString()
             if data:  # b"" is a null (Feast writes NaN and b"" that way); it needs no decoding
                 decode(data)
+
+
+def test_a_value_older_than_its_views_ttl_reads_as_missing_unless_read_as_feast_does():
+    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+    short = _view("short", [customer], [Field(name="a", dtype=Float64)], ttl=timedelta(hours=1))
+    forever = _view("forever", [customer], [Field(name="b", dtype=Float64)], ttl=timedelta(0))
+    references = ["short:a", "forever:b"]
+    now = 1_765_000_000.0
+
+    def reply(written_at):
+        stamp = Timestamp(seconds=int(written_at)).SerializeToString()
+        return [ValueProto(double_val=1.5).SerializeToString(), ValueProto(double_val=2.5).SerializeToString(), stamp, stamp]
+
+    plan = build_plan("p", [short, forever], [customer], references)
+    fresh, expired = plan.decode([reply(now - 3599), reply(now - 3601)], now=now)
+    assert fresh.features == {"a": 1.5, "b": 2.5} and fresh.event_timestamps["short"] is not None
+    # Feast's OUTSIDE_MAX_AGE: the short view's value and event time are gone; the view without a ttl stays
+    assert expired.features == {"a": None, "b": 2.5}
+    assert expired.event_timestamps["short"] is None and expired.event_timestamps["forever"] is not None and expired.found
+
+    as_feast = build_plan("p", [short, forever], [customer], references, respect_ttl=False)
+    [kept] = as_feast.decode([reply(now - 10 * 3600)], now=now)
+    assert kept.features == {"a": 1.5, "b": 2.5}
+
+    only_short = build_plan("p", [short], [customer], ["short:a"])
+    [gone] = only_short.decode([[ValueProto(double_val=1.5).SerializeToString(), Timestamp(seconds=int(now - 7200)).SerializeToString()]], now=now)
+    assert gone.features == {"a": None} and not gone.found, "an entity whose every view expired is not found"

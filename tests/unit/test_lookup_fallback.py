@@ -64,8 +64,10 @@ def test_settings_defaults_and_environment():
             "PREDICTFLOW_MODEL": "churn_model:abc",
             "PREDICTFLOW_REDIS_TIMEOUT_SECONDS": "0.1",
             "PREDICTFLOW_MODEL_STORE": "/opt/bentoml/models",
+            "PREDICTFLOW_TTL_EXPIRED_FEATURES": "present",
         }
     )
+    assert not settings.respect_ttl and ServingSettings().respect_ttl
     assert str(settings.model_store) == "/opt/bentoml/models"
     assert settings.on_store_down is OnStoreDown.UNAVAILABLE
     assert settings.stale_cache_size == 10 and not settings.liveness_checks_redis
@@ -80,6 +82,7 @@ def test_settings_defaults_and_environment():
         ("PREDICTFLOW_STALE_CACHE_SIZE", "many", "not a int"),
         ("PREDICTFLOW_STALE_CACHE_SIZE", "0", "must be positive"),
         ("PREDICTFLOW_LIVENESS_CHECKS_REDIS", "yes", "'true' or 'false'"),
+        ("PREDICTFLOW_TTL_EXPIRED_FEATURES", "stale", "'missing' or 'present'"),
         ("PREDICTFLOW_PROBE_TIMEOUT_SECONDS", "-1", "must be positive"),
     ],
 )

@@ -256,6 +256,11 @@ class Serving(_Model):
         "stale",
         description="When Redis is unreachable: stale answers from a bounded cache of last-seen features flagged stale: true; unavailable answers 503.",
     )
+    ttl_expired_features: Literal["missing", "present"] = Field(
+        "missing",
+        description="missing: a feature value older than its feature view's ttl reads as missing (Feast's OUTSIDE_MAX_AGE); "
+        "present: it is returned, as Feast's online read returns it (feast-dev/feast#6821).",
+    )
     resources: Resources = Field(default_factory=Resources, description="Resources of each serving container.")
     network_policy: ServingNetworkPolicy = Field(
         default_factory=ServingNetworkPolicy, description="An optional NetworkPolicy in front of the serving pods (the Redis one is always there)."

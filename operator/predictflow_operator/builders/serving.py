@@ -41,6 +41,7 @@ def deployment(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, serving
         "env": [
             {"name": contract.ON_STORE_DOWN_ENV, "value": serving.on_store_down},
             {"name": contract.LIVENESS_CHECKS_REDIS_ENV, "value": "true" if serving.liveness_checks_redis else "false"},
+            {"name": contract.TTL_EXPIRED_FEATURES_ENV, "value": serving.ttl_expired_features},
             {"name": contract.STORE_TYPE_ENV, "value": store.type},
             {"name": "BENTOML_PORT", "value": str(PORT)},
         ],
