@@ -108,19 +108,24 @@ class KeyGroup:
     def expires(self) -> bool:
         return any(self.ttl_seconds)
 
-    def decode(self, reply: Sequence[bytes | None], now: float | None) -> tuple[list[Any], list[bytes | None]]:
-        """Feature values and raw event times of one HMGET reply; with `now`, views older than their
-        ttl read as missing."""
+    def cutoffs(self, now: float) -> list[tuple[int, float, tuple[int, ...]]]:
+        """Per view with a ttl: its event time's place in a reply, the oldest event time still
+        served at `now`, and its features' places."""
+        first_ts = len(self.output_names)
+        return [(first_ts + view, now - ttl, self.view_outputs[view]) for view, ttl in enumerate(self.ttl_seconds) if ttl]
+
+    def decode(self, reply: Sequence[bytes | None], cutoffs: Sequence[tuple[int, float, tuple[int, ...]]]) -> tuple[list[Any], list[bytes | None]]:
+        """Feature values and raw event times of one HMGET reply; views older than their cutoff
+        read as missing."""
         first_ts = len(self.output_names)
         values = list(map(call, self.decoders, reply))
         stamps = list(reply[first_ts:])
-        if now is not None:
-            for view, ttl in enumerate(self.ttl_seconds):
-                raw = stamps[view]
-                if ttl and raw is not None and now - event_seconds(raw) > ttl:
-                    stamps[view] = None
-                    for position in self.view_outputs[view]:
-                        values[position] = None
+        for at, cutoff, outputs in cutoffs:
+            raw = reply[at]
+            if raw is not None and event_seconds(raw) < cutoff:
+                stamps[at - first_ts] = None
+                for position in outputs:
+                    values[position] = None
         return values, stamps
 
     def redis_key(self, row: Mapping[str, Any], project_suffix: bytes) -> bytes:
@@ -151,20 +156,28 @@ class LookupPlan:
         """FeatureRows from the HMGET replies to `commands(rows)`, in the same order; ttls are judged
         at `now` (default: the clock) unless the plan reads as Feast does."""
         expiring = self.respect_ttl and any(group.expires for group in self.groups)
-        if len(self.groups) == 1 and not expiring:
+        judged_at = (time.time() if now is None else now) if expiring else 0.0
+        if len(self.groups) == 1:
             group = self.groups[0]
-            names, decoders, views = group.output_names, group.decoders, group.views
-            first_ts = len(names)
-            return [FeatureRow(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
-        judged_at = (time.time() if now is None else now) if expiring else None
+            names, views = group.output_names, group.views
+            if not expiring:
+                decoders, first_ts = group.decoders, len(names)
+                return [FeatureRow(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
+            cutoffs = group.cutoffs(judged_at)
+            rows = []
+            for reply in replies:
+                values, stamps = group.decode(reply, cutoffs)
+                rows.append(FeatureRow(dict(zip(names, values, strict=True)), views, stamps))
+            return rows
+        per_group = [group.cutoffs(judged_at) if expiring else [] for group in self.groups]
         results = []
         per_row = len(self.groups)
         for start in range(0, len(replies), per_row):
             features: dict[str, Any] = {}
             view_names: list[str] = []
             raw_timestamps: list[bytes | None] = []
-            for group, reply in zip(self.groups, replies[start : start + per_row], strict=True):
-                values, stamps = group.decode(reply, judged_at if group.expires else None)
+            for group, cutoffs, reply in zip(self.groups, per_group, replies[start : start + per_row], strict=True):
+                values, stamps = group.decode(reply, cutoffs)
                 features.update(zip(group.output_names, values, strict=True))
                 view_names.extend(group.views)
                 raw_timestamps.extend(stamps)
