@@ -16,13 +16,14 @@ import kopf
 from lightkube import AsyncClient
 
 from . import GROUP, PLURAL, VERSION
-from .api.models import FeatureStoreStatus, parse_spec
+from .api.models import FeatureStoreStatus, StoreRecord, parse_spec
 from .builders.common import FS_LABEL, Owner
 from .clients.kube import Kube
 from .metrics import OperatorMetrics
 from .reconcilers import featurestore
 from .reconcilers.context import OperatorMemo, ReconcileContext
 from .reconcilers.elasticache import ForeignGroup
+from .reconcilers.store_reading import StoreReader
 from .reconcilers.stores import driver
 from .settings import Settings
 
@@ -67,6 +68,8 @@ async def reconciler(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopp
     operator: OperatorMemo = memo.operator
     uid = body["metadata"]["uid"]
     wakeup = operator.wakeup(uid)
+    reader = operator.store_readers.setdefault(uid, StoreReader(operator.settings.store_read_seconds, operator.settings.resync_seconds))
+    reading = asyncio.create_task(reader.keep_reading(lambda: (_context(body, memo), _serving_record(body)), lambda: operator.wake(uid)))
     try:
         while not stopped:
             wakeup.clear()
@@ -76,7 +79,14 @@ async def reconciler(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopp
             except TimeoutError:
                 pass
     finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
         operator.forget(uid)
+
+
+def _serving_record(body: Any) -> StoreRecord | None:
+    record = FeatureStoreStatus.model_validate(dict(body.get("status") or {})).online_store
+    return record if record.type else None
 
 
 @kopf.on.event(*RESOURCE)

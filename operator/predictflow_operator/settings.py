@@ -29,6 +29,8 @@ class Settings:
     # (an operator outside the cluster): no such peer.
     operator_namespace: str = ""
     operator_pod_labels: tuple[tuple[str, str], ...] = ()
+    # How often each FeatureStore's serving store is read (watermarks, INFO); up to the resync while it fails.
+    store_read_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +47,7 @@ class Settings:
             elasticache_prices=os.environ.get("PREDICTFLOW_ELASTICACHE_PRICES", ""),
             operator_namespace=os.environ.get("PREDICTFLOW_OPERATOR_NAMESPACE", "").strip(),
             operator_pod_labels=_labels(os.environ.get("PREDICTFLOW_OPERATOR_POD_LABELS", "")),
+            store_read_seconds=float(os.environ.get("PREDICTFLOW_STORE_READ_SECONDS", "60")),
         )
 
 

@@ -18,6 +18,7 @@ def operator(control_plane, moto_server, tmp_path_factory):
         f"--metrics=http://127.0.0.1:{metrics_port}/metrics",
         AWS_ENDPOINT_URL=moto_server,
         PREDICTFLOW_ELASTICACHE_POLL_SECONDS="1",
+        PREDICTFLOW_STORE_READ_SECONDS="1",  # serving stores are read every second (the chart: 60 s)
         PREDICTFLOW_CLUSTER_IDENTITY=CLUSTER_IDENTITY,
         **AWS_TEST_ENV,
     ).start()

@@ -2,7 +2,8 @@
 
 The store is a real redis-server over TLS on loopback, adopted as an existing ElastiCache endpoint
 (the one store type whose endpoint the operator process can reach here). The watermarks are written
-with the runtime's own code; the memory cap is moved with CONFIG SET, as a bigger node would.
+with the runtime's own code; the memory cap is moved with CONFIG SET, as a bigger node would. Nothing
+wakes the operator but its own store reader (every second in this tier), and its own schedule.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import subprocess
 
 import pytest
 from lightkube.resources.core_v1 import Event, Secret
-from lightkube.types import PatchType
 
 from predictflow_devtools.featurestores import apply_featurestore, backfill, condition, status
 from predictflow_devtools.kubelet import finish_job_pods, mark_pods_ready
 from predictflow_devtools.pytest_plugin import kubectl_binary
 from predictflow_devtools.redis_server import start_redis
 from predictflow_devtools.waiting import eventually
-from predictflow_operator.clients.kube import FeatureStoreResource
 from predictflow_runtime.watermark import advance_watermark
 
 pytestmark = pytest.mark.controlplane
@@ -49,12 +48,6 @@ def adopt(kube, namespace, store, **materialization):
     eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
     eventually(lambda: mark_pods_ready(kube, namespace, {**OPT_IN, "app.kubernetes.io/component": "serving"}), what="a serving pod")
     eventually(lambda: condition(kube, namespace, "Ready").get("status") == "True", what="Ready=True", timeout=90)
-
-
-def touch(kube, namespace, value):
-    """Wake the FeatureStore (an annotation is no spec change): nothing watches Redis."""
-    patch = {"metadata": {"annotations": {"test.predictflow.io/touched": value}}}
-    kube.patch(FeatureStoreResource, "churn", patch, namespace=namespace, patch_type=PatchType.MERGE)
 
 
 def kube_events(kube, namespace, reason):
@@ -91,7 +84,6 @@ def test_fresh_follows_the_watermarks_in_the_store_and_turns_false_on_time(kube,
     almost = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=THRESHOLD - 10)
     advance_watermark(client, "churn", "customer_stats", almost)
     advance_watermark(client, "churn", "customer_orders", datetime.datetime.now(datetime.UTC))
-    touch(kube, namespace, "materialized")
     fresh = flips_to(kube, namespace, "Fresh", "True", "Fresh=True")
     assert "customer_stats" in fresh["message"] and status(kube, namespace)["freshness"]["oldestWatermark"].startswith(almost.strftime("%Y-%m-%dT%H:%M"))
     again = flips_to(kube, namespace, "Fresh", "False", "Fresh=False once the threshold passes, without any change to wake the operator")
@@ -106,7 +98,6 @@ def test_memory_pressure_follows_the_cap_and_names_the_remedy(kube, namespace, o
     assert condition(kube, namespace, "Fresh")["reason"] == "NoWatermarks"
 
     client.config_set("maxmemory", str(int(used * 1.1)))
-    touch(kube, namespace, "cap-lowered")
     pressure = flips_to(kube, namespace, "MemoryPressure", "True", "MemoryPressure=True")
     assert pressure["reason"] == "AboveThreshold" and "keyTTLSeconds" in pressure["message"] and "shards" in pressure["message"]
     memory = status(kube, namespace)["onlineStore"]["memory"]
@@ -115,7 +106,6 @@ def test_memory_pressure_follows_the_cap_and_names_the_remedy(kube, namespace, o
     assert events and all(e.type == "Warning" for e in events)
 
     client.config_set("maxmemory", str(100 * 1024 * 1024))
-    touch(kube, namespace, "cap-raised")
     relieved = flips_to(kube, namespace, "MemoryPressure", "False", "MemoryPressure=False")
     assert relieved["reason"] == "BelowThreshold"
     assert status(kube, namespace)["onlineStore"]["memory"]["maxBytes"] == 100 * 1024 * 1024
@@ -125,7 +115,6 @@ def test_an_unreachable_store_is_unknown_with_the_error_and_serving_stays(kube, 
     adopt(kube, namespace, store)
     eventually(lambda: condition(kube, namespace, "MemoryPressure").get("reason") == "NoMemoryCap", what="a first reading")
     store.stop()
-    touch(kube, namespace, "store-stopped")
     unknown = eventually(lambda: (c := condition(kube, namespace, "Fresh")).get("reason") == "StoreUnreadable" and c, what="Fresh unreadable")
     assert unknown["status"] == "Unknown" and store.endpoint in unknown["message"] and "Error" in unknown["message"], unknown["message"]
     assert condition(kube, namespace, "MemoryPressure")["reason"] == "StoreUnreadable"

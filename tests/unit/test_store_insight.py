@@ -137,3 +137,21 @@ def test_a_schedule_that_never_fires_leaves_fresh_unknown_and_the_pass_going():
     assert (judged.checks[FRESH].status, judged.checks[FRESH].reason) == ("Unknown", "ScheduleUnreadable")
     assert "freshnessThresholdSeconds" in judged.checks[FRESH].message
     assert judged.checks[MEMORY_PRESSURE].reason == "BelowThreshold"
+
+
+def test_before_the_first_reading_both_conditions_wait_and_the_last_figures_stay():
+    spec = FeatureStoreSpec(project="churn")
+    previous = {"usedBytes": 1}
+    judged = assessment(spec, Inputs(None, endpoint="churn-redis.ml.svc:6379", previous_memory=previous, prices=pricing.price_list()), NOW)
+    assert {c.reason for c in judged.checks.values()} == {"NotReadYet"} and judged.memory is previous
+
+
+def test_the_reader_wakes_the_passes_only_for_what_status_would_show():
+    from predictflow_operator.reconcilers.store_reading import changed
+
+    base = StoreReading(watermarks={"v": NOW}, memory=reading(100 * MIB, 1000 * MIB))
+    assert not changed(base, StoreReading(watermarks={"v": NOW}, memory=reading(100 * MIB + 4096, 1000 * MIB)))
+    assert changed(base, StoreReading(watermarks={"v": NOW + HOUR}, memory=base.memory))
+    assert changed(base, StoreReading(watermarks={"v": NOW}, memory=reading(120 * MIB, 1000 * MIB)))
+    assert changed(base, StoreReading(error="Connection refused"))
+    assert not changed(StoreReading(error="Connection refused"), StoreReading(error="Connection refused"))

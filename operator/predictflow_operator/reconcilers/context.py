@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api.models import FeatureStoreSpec
 from ..builders.common import Owner
 from ..clients.kube import Kube, OwnedKube
 from ..metrics import OperatorMetrics
 from ..settings import Settings
+
+if TYPE_CHECKING:  # store_reading imports this module
+    from .store_reading import StoreReader
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
 
@@ -28,6 +31,7 @@ class OperatorMemo:
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)  # FeatureStore uid -> its daemon's wake-up
     names: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, name) -> uid
     readers: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (namespace, Secret) -> uids reading it
+    store_readers: dict[str, StoreReader] = field(default_factory=dict)  # FeatureStore uid -> its serving store's reader
 
     def wakeup(self, uid: str) -> asyncio.Event:
         return self.wakeups.setdefault(uid, asyncio.Event())
@@ -59,6 +63,7 @@ class OperatorMemo:
         self.names = {key: value for key, value in self.names.items() if value != uid}
         self.readers = {key: uids - {uid} for key, uids in self.readers.items() if uids - {uid}}
         self.aws_answers = {key: value for key, value in self.aws_answers.items() if key[0] != uid}
+        self.store_readers.pop(uid, None)
         self.metrics.forget(uid)
 
 

@@ -103,7 +103,7 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
     active = decision.active
     recorded_memory = ((previous or {}).get("onlineStore") or {}).get("memory")
     previous_memory = recorded_memory if same_store(before.online_store, active) else None
-    assessment = await serving_store.assess(ctx, active, observed.store(active) if active else None, previous_memory)
+    assessment = serving_store.assess(ctx, active, observed.store(active) if active else None, previous_memory)
     status = report(ctx, before, decision, observed, failures, assessment)
     # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
     return status, bool(failures) or _unwatched_wait(decision, observed), failures, assessment.next_stale_in

@@ -1,7 +1,8 @@
 """What status says about the serving store itself: freshness, memory and cost, and their conditions.
 
-`assess` reads the store (store_reading) and asks its driver for the container limit and the billed
-nodes; `assessment` decides from those alone, so it is tested without a store.
+`assess` takes the FeatureStore's newest reading of the store (store_reading.StoreReader, which
+reads on its own task) and asks the driver for the container limit and the billed nodes;
+`assessment` decides from those alone, so it is tested without a store.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Assessment:
 class Inputs:
     """Everything `assessment` decides from."""
 
-    reading: store_reading.StoreReading | None  # None: nothing serves yet
+    reading: store_reading.StoreReading | None  # None: nothing serves yet, or not read yet (endpoint set)
     endpoint: str = ""
     container_limit: int | None = None
     billed: BilledNodes | None = None
@@ -44,9 +45,12 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
     billed = inputs.billed
     cost = pricing.monthly_cost(inputs.prices, billed.region, billed.node_type, billed.count) if billed else None
     reading = inputs.reading
-    if reading is None:
+    if reading is None and not inputs.endpoint:
         waiting = Check(None, "NotServing", "Read from the serving store once one serves")
         return Assessment({FRESH: waiting, MEMORY_PRESSURE: waiting}, cost=cost)
+    if reading is None:
+        waiting = Check(None, "NotReadYet", f"The serving store at {inputs.endpoint} has not been read yet")
+        return Assessment({FRESH: waiting, MEMORY_PRESSURE: waiting}, memory=inputs.previous_memory, cost=cost)
     if reading.error or reading.memory is None:
         unreadable = Check(None, "StoreUnreadable", f"Cannot read the serving store at {inputs.endpoint}: {reading.error}")
         return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=inputs.previous_memory, cost=cost)
@@ -66,13 +70,14 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
     )
 
 
-async def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObservation | None, previous_memory: dict[str, Any] | None) -> Assessment:
+def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObservation | None, previous_memory: dict[str, Any] | None) -> Assessment:
     prices = pricing.usable_price_list(ctx.settings.elasticache_prices)
     if active is None or seen is None:
         return assessment(ctx.spec, Inputs(None, prices=prices), datetime.datetime.now(datetime.UTC))
     store = driver(active.type)
+    reader = ctx.memo.store_readers.get(ctx.owner.uid)
     inputs = Inputs(
-        reading=await store_reading.read(ctx, active),
+        reading=reader.reading_of(active) if reader is not None else None,
         endpoint=active.endpoint,
         container_limit=store.memory_limit(seen),
         billed=store.billed_nodes(active, seen),

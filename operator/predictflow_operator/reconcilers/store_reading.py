@@ -1,9 +1,10 @@
-"""What the operator reads from the serving store itself on its passes: the watermarks and INFO.
+"""What the operator reads from the serving store itself: the watermarks and INFO.
 
-Never on the request path: one short connection per pass, as the store's monitoring credential
-(the in-cluster Redis' `monitoring` user can read the watermark keys and INFO, no feature value),
-with short timeouts so an unreachable store delays a pass by seconds at most. A failure is a
-reading with its error, which status reports; it never fails the pass.
+Never on the request path, and never inside a reconcile pass: each FeatureStore's StoreReader
+task reads on its own interval, as the store's monitoring credential (the in-cluster Redis'
+`monitoring` user can read the watermark keys and INFO, no feature value), with short timeouts,
+and wakes the passes when the reading changed. A failure is a reading with its error, which
+status reports; it never fails a pass.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,14 +22,16 @@ from redis.exceptions import RedisError
 
 import predictflow_contract as contract
 
+from .. import capacity
 from ..api.models import StoreRecord
-from ..builders.store import MONITOR, credential
+from ..builders.store import MONITOR, credential, store_key
 from ..capacity import MemoryReading
 from ..freshness import parse_time
 from .context import ReconcileContext
 from .secrets import not_permitted_message, permitted
 
 TIMEOUT_SECONDS = 3.0
+log = logging.getLogger("predictflow.store_reading")
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,74 @@ async def read_memory(client: aioredis.Redis) -> MemoryReading:
     )
 
 
-async def read(ctx: ReconcileContext, record: StoreRecord) -> StoreReading:
-    try:
-        client = await _client(ctx, record)
-    except Unreadable as refused:
-        return StoreReading(error=str(refused))
-    try:
-        async with asyncio.timeout(2 * TIMEOUT_SECONDS):
-            return StoreReading(watermarks=await read_watermarks(client, ctx.spec.project), memory=await read_memory(client))
-    except (RedisError, OSError, TimeoutError, ValueError) as error:
-        return StoreReading(error=f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
-    finally:
-        await client.aclose()
+def _error(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class StoreReader:
+    """One FeatureStore's readings of its serving store, taken by its own task (`keep_reading`) so
+    that no reconcile pass ever waits on Redis. The connection is kept between readings, so the
+    password Secret is read only to (re)connect; a failing store is retried less and less often."""
+
+    def __init__(self, interval: float, longest: float) -> None:
+        self.interval, self.longest = interval, max(interval, longest)
+        self.latest: tuple[str, StoreReading] | None = None  # (store key, reading)
+        self._client: aioredis.Redis | None = None
+        self._connected_to = ""
+
+    def reading_of(self, record: StoreRecord) -> StoreReading | None:
+        """The newest reading of this store, None before the first."""
+        if self.latest is None or self.latest[0] != store_key(record):
+            return None
+        return self.latest[1]
+
+    async def read(self, ctx: ReconcileContext, record: StoreRecord) -> StoreReading:
+        key = store_key(record)
+        if self._client is not None and self._connected_to != key:
+            await self.close()
+        try:
+            if self._client is None:
+                self._client, self._connected_to = await _client(ctx, record), key
+            async with asyncio.timeout(2 * TIMEOUT_SECONDS):
+                return StoreReading(watermarks=await read_watermarks(self._client, ctx.spec.project), memory=await read_memory(self._client))
+        except Unreadable as refused:
+            return StoreReading(error=str(refused))
+        except (RedisError, OSError, TimeoutError, ValueError) as error:
+            await self.close()  # a rotated password or a moved endpoint: the next reading starts afresh
+            return StoreReading(error=_error(error))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def keep_reading(self, current: Callable[[], tuple[ReconcileContext, StoreRecord | None]], wake: Callable[[], None]) -> None:
+        """Read the serving store every `interval` seconds (doubling up to `longest` while it fails),
+        and wake the passes when what was read changed what status would say."""
+        delay = self.interval
+        try:
+            while True:
+                try:
+                    ctx, record = current()
+                    if record is not None and record.type:
+                        before = self.reading_of(record)
+                        reading = await self.read(ctx, record)
+                        self.latest = (store_key(record), reading)
+                        if before is None or changed(before, reading):
+                            wake()
+                        delay = min(2 * delay, self.longest) if reading.error else self.interval
+                except Exception:  # the passes report the FeatureStore; this task must go on reading
+                    log.exception("reading the serving store failed")
+                await asyncio.sleep(delay)
+        finally:
+            await self.close()
+
+
+def changed(before: StoreReading, after: StoreReading) -> bool:
+    """What status is made of moved: the watermarks, the error, or memory materially."""
+    if before.watermarks != after.watermarks or before.error != after.error:
+        return True
+    if before.memory is None or after.memory is None:
+        return before.memory is not after.memory
+    recorded = capacity.memory_status(before.memory, None, None)
+    return capacity.memory_status(after.memory, None, recorded) is not recorded
