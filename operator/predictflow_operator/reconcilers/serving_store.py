@@ -76,8 +76,11 @@ def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObserva
         return assessment(ctx.spec, Inputs(None, prices=prices), datetime.datetime.now(datetime.UTC))
     store = driver(active.type)
     reader = ctx.memo.store_readers.get(ctx.owner.uid)
+    reading = reader.reading_of(active) if reader is not None else None
+    if reader is not None and reading is None:
+        reader.due.set()  # a store that just started serving is read now, not at the next interval
     inputs = Inputs(
-        reading=reader.reading_of(active) if reader is not None else None,
+        reading=reading,
         endpoint=active.endpoint,
         container_limit=store.memory_limit(seen),
         billed=store.billed_nodes(active, seen),

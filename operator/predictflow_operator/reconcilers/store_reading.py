@@ -110,6 +110,7 @@ class StoreReader:
     def __init__(self, interval: float, longest: float) -> None:
         self.interval, self.longest = interval, max(interval, longest)
         self.latest: tuple[str, StoreReading] | None = None  # (store key, reading)
+        self.due = asyncio.Event()  # set by a pass that found no reading of the store serving now
         self._client: aioredis.Redis | None = None
         self._connected_to = ""
 
@@ -156,7 +157,11 @@ class StoreReader:
                         delay = min(2 * delay, self.longest) if reading.error else self.interval
                 except Exception:  # the passes report the FeatureStore; this task must go on reading
                     log.exception("reading the serving store failed")
-                await asyncio.sleep(delay)
+                self.due.clear()
+                try:
+                    await asyncio.wait_for(self.due.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
         finally:
             await self.close()
 
