@@ -66,7 +66,7 @@ def test_a_featurestore_gets_its_children_with_owner_references_and_a_status(kub
     phase = eventually(lambda: status(kube, namespace).get("phase"), what="a status phase")
     assert phase == "Provisioning"
     eventually(lambda: condition(kube, namespace, "OnlineStoreReady")["reason"] == "RedisStarting", what="the StatefulSet observed")
-    assert {c["type"] for c in status(kube, namespace)["conditions"]} == {"OnlineStoreReady", "Materialized", "ServingReady", "Ready"}
+    assert {c["type"] for c in status(kube, namespace)["conditions"]} == {"OnlineStoreReady", "Materialized", "ServingReady", "Ready", "Fresh", "MemoryPressure"}
 
 
 def test_backfill_then_serving_then_ready_and_kubectl_wait_works(kube, namespace, operator, control_plane):
@@ -144,6 +144,8 @@ def idle_passes(operator, namespace):
 def test_reconciling_an_unchanged_featurestore_changes_nothing_also_after_a_restart(kube, namespace, operator, control_plane):
     apply_featurestore(kube, namespace, SPEC)
     bring_to_ready(kube, namespace)
+    # at rest once the operator has read the store too (here it cannot resolve it: StoreUnreadable)
+    eventually(lambda: condition(kube, namespace, "Fresh").get("reason") == "StoreUnreadable", what="the store's first reading")
     eventually(lambda: idle_passes(operator, namespace) >= 1, what="a pass that found nothing to change")
     before = resource_versions(kube, namespace)
     status_before = status(kube, namespace)

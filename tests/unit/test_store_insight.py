@@ -7,10 +7,10 @@ import pytest
 from predictflow_operator import capacity, freshness, pricing
 from predictflow_operator.api.models import FeatureStoreSpec, Materialization
 from predictflow_operator.capacity import MIB, MemoryReading
-from predictflow_operator.reconcilers.serving_store import Inputs, assessment
+from predictflow_operator.reconcilers.serving_store import Inputs, LastTold, assessment
 from predictflow_operator.reconcilers.store import BilledNodes
 from predictflow_operator.reconcilers.store_reading import StoreReading
-from predictflow_operator.status import FRESH, MEMORY_PRESSURE
+from predictflow_operator.status import FRESH, MEMORY_PRESSURE, Check
 
 pytestmark = pytest.mark.unit
 
@@ -118,7 +118,7 @@ def test_an_assessment_says_unknown_before_serving_and_when_the_store_cannot_be_
     waiting = assessment(spec, Inputs(None, prices=pricing.price_list()), NOW)
     assert {kind: c.reason for kind, c in waiting.checks.items()} == {FRESH: "NotServing", MEMORY_PRESSURE: "NotServing"}
     previous = {"usedBytes": 1}
-    failed = assessment(spec, Inputs(StoreReading(error="Connection refused"), endpoint="h:1", previous_memory=previous, prices=pricing.price_list()), NOW)
+    failed = assessment(spec, Inputs(StoreReading(error="Connection refused"), endpoint="h:1", last=LastTold(memory=previous), prices=pricing.price_list()), NOW)
     assert failed.checks[FRESH].status == "Unknown" and "Connection refused" in failed.checks[FRESH].message
     assert failed.memory is previous, "the last figures stay; the condition says they could not be read"
 
@@ -139,11 +139,14 @@ def test_a_schedule_that_never_fires_leaves_fresh_unknown_and_the_pass_going():
     assert judged.checks[MEMORY_PRESSURE].reason == "BelowThreshold"
 
 
-def test_before_the_first_reading_both_conditions_wait_and_the_last_figures_stay():
+def test_before_the_first_reading_what_status_said_stays_so_a_restart_writes_nothing():
     spec = FeatureStoreSpec(project="churn")
-    previous = {"usedBytes": 1}
-    judged = assessment(spec, Inputs(None, endpoint="churn-redis.ml.svc:6379", previous_memory=previous, prices=pricing.price_list()), NOW)
-    assert {c.reason for c in judged.checks.values()} == {"NotReadYet"} and judged.memory is previous
+    endpoint = "churn-redis.ml.svc:6379"
+    first = assessment(spec, Inputs(None, endpoint=endpoint, prices=pricing.price_list()), NOW)
+    assert {c.reason for c in first.checks.values()} == {"NotReadYet"}
+    told = LastTold(memory={"usedBytes": 1}, freshness={"views": []}, checks={FRESH: Check(True, "Fresh", "m"), MEMORY_PRESSURE: Check(False, "BelowThreshold", "m")})
+    restarted = assessment(spec, Inputs(None, endpoint=endpoint, last=told, prices=pricing.price_list()), NOW)
+    assert restarted.checks == told.checks and restarted.memory is told.memory and restarted.freshness is told.freshness
 
 
 def test_the_reader_wakes_the_passes_only_for_what_status_would_show():

@@ -101,9 +101,7 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
         ctx.emit(event.type, event.reason, event.message)
     ctx.memo.metrics.jobs_seen(ctx.owner, materialization.finished(observed.jobs.values()))
     active = decision.active
-    recorded_memory = ((previous or {}).get("onlineStore") or {}).get("memory")
-    previous_memory = recorded_memory if same_store(before.online_store, active) else None
-    assessment = serving_store.assess(ctx, active, observed.store(active) if active else None, previous_memory)
+    assessment = serving_store.assess(ctx, active, observed.store(active) if active else None, _last_told(previous or {}, before, active))
     status = report(ctx, before, decision, observed, failures, assessment)
     # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
     return status, bool(failures) or _unwatched_wait(decision, observed), failures, assessment.next_stale_in
@@ -352,6 +350,18 @@ def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: E
         "phase": "Degraded" if before.online_store.type else "Failed",
         "conditions": conditions,
     }
+
+
+def _last_told(previous: dict[str, Any], before: FeatureStoreStatus, active: StoreRecord | None) -> serving_store.LastTold:
+    """What status said of the serving store, if it still serves: kept until it is read again."""
+    if not same_store(before.online_store, active):
+        return serving_store.LastTold()
+    conditions = {c.type: Check(None if c.status == "Unknown" else c.status == "True", c.reason, c.message) for c in before.conditions}
+    return serving_store.LastTold(
+        memory=(previous.get("onlineStore") or {}).get("memory"),
+        freshness=previous.get("freshness"),
+        checks={kind: conditions[kind] for kind in (FRESH, MEMORY_PRESSURE) if kind in conditions},
+    )
 
 
 def _dump(record: StoreRecord | None) -> dict[str, Any] | None:

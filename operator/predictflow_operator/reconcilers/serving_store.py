@@ -30,6 +30,16 @@ class Assessment:
 
 
 @dataclass(frozen=True)
+class LastTold:
+    """What status last said of the serving store: kept while there is nothing newer (after a restart,
+    before the reader's first reading), so a restarted operator writes nothing."""
+
+    memory: dict[str, Any] | None = None
+    freshness: dict[str, Any] | None = None
+    checks: dict[str, Check] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Everything `assessment` decides from."""
 
@@ -37,7 +47,7 @@ class Inputs:
     endpoint: str = ""
     container_limit: int | None = None
     billed: BilledNodes | None = None
-    previous_memory: dict[str, Any] | None = None
+    last: LastTold = field(default_factory=LastTold)
     prices: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,13 +58,15 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
     if reading is None and not inputs.endpoint:
         waiting = Check(None, "NotServing", "Read from the serving store once one serves")
         return Assessment({FRESH: waiting, MEMORY_PRESSURE: waiting}, cost=cost)
+    last = inputs.last
     if reading is None:
         waiting = Check(None, "NotReadYet", f"The serving store at {inputs.endpoint} has not been read yet")
-        return Assessment({FRESH: waiting, MEMORY_PRESSURE: waiting}, memory=inputs.previous_memory, cost=cost)
+        checks = {kind: last.checks.get(kind, waiting) for kind in (FRESH, MEMORY_PRESSURE)}
+        return Assessment(checks, freshness=last.freshness, memory=last.memory, cost=cost)
     if reading.error or reading.memory is None:
         unreadable = Check(None, "StoreUnreadable", f"Cannot read the serving store at {inputs.endpoint}: {reading.error}")
-        return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=inputs.previous_memory, cost=cost)
-    memory = capacity.memory_status(reading.memory, inputs.container_limit, inputs.previous_memory)
+        return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=last.memory, cost=cost)
+    memory = capacity.memory_status(reading.memory, inputs.container_limit, last.memory)
     pressure = capacity.pressure_check(memory, spec.online_store.memory_pressure_percent)
     try:
         limit = freshness.threshold(spec.materialization, now)
@@ -70,7 +82,7 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
     )
 
 
-def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObservation | None, previous_memory: dict[str, Any] | None) -> Assessment:
+def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObservation | None, last: LastTold) -> Assessment:
     prices = pricing.usable_price_list(ctx.settings.elasticache_prices)
     if active is None or seen is None:
         return assessment(ctx.spec, Inputs(None, prices=prices), datetime.datetime.now(datetime.UTC))
@@ -84,7 +96,7 @@ def assess(ctx: ReconcileContext, active: StoreRecord | None, seen: StoreObserva
         endpoint=active.endpoint,
         container_limit=store.memory_limit(seen),
         billed=store.billed_nodes(active, seen),
-        previous_memory=previous_memory,
+        last=last,
         prices=prices,
     )
     return assessment(ctx.spec, inputs, datetime.datetime.now(datetime.UTC))
