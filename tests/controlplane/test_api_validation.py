@@ -89,5 +89,11 @@ def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, n
     assert spec["onlineStore"]["redis"]["image"] == ""
     assert spec["onlineStore"]["redis"]["persistence"] == {"enabled": True, "size": "1Gi", "appendOnly": True, "storageClassName": ""}
     assert spec["onlineStore"]["elasticache"]["deletionPolicy"] == "Retain"
+    assert spec["onlineStore"]["memoryPressurePercent"] == 80
+    assert spec["onlineStore"]["redis"]["metrics"] == {"enabled": False, "resources": {}}
     assert spec["materialization"]["schedule"] == "*/30 * * * *"
-    assert spec["serving"] == {"enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "resources": {}, "networkPolicy": {"enabled": False}}
+    assert spec["materialization"]["freshnessThresholdSeconds"] == 0
+    assert spec["serving"] == {
+        "enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "ttlExpiredFeatures": "missing",
+        "resources": {}, "networkPolicy": {"enabled": False},
+    }

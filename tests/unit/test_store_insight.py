@@ -121,6 +121,9 @@ def test_an_assessment_says_unknown_before_serving_and_when_the_store_cannot_be_
     failed = assessment(spec, Inputs(StoreReading(error="Connection refused"), endpoint="h:1", last=LastTold(memory=previous), prices=pricing.price_list()), NOW)
     assert failed.checks[FRESH].status == "Unknown" and "Connection refused" in failed.checks[FRESH].message
     assert failed.memory is previous, "the last figures stay; the condition says they could not be read"
+    told = LastTold(checks={FRESH: failed.checks[FRESH], MEMORY_PRESSURE: failed.checks[MEMORY_PRESSURE]})
+    again = assessment(spec, Inputs(StoreReading(error="TimeoutError"), endpoint="h:1", last=told, prices=pricing.price_list()), NOW)
+    assert again.checks == told.checks, "a still-unreadable store keeps the error first told: no write per changing error"
 
     billed = BilledNodes("us-east-1", "cache.t4g.small", 2)
     read = StoreReading(watermarks={"stats": NOW - 10 * datetime.timedelta(minutes=1)}, memory=reading(90 * MIB, 100 * MIB))
@@ -157,4 +160,5 @@ def test_the_reader_wakes_the_passes_only_for_what_status_would_show():
     assert changed(base, StoreReading(watermarks={"v": NOW + HOUR}, memory=base.memory))
     assert changed(base, StoreReading(watermarks={"v": NOW}, memory=reading(120 * MIB, 1000 * MIB)))
     assert changed(base, StoreReading(error="Connection refused"))
-    assert not changed(StoreReading(error="Connection refused"), StoreReading(error="Connection refused"))
+    assert not changed(StoreReading(error="Name or service not known"), StoreReading(error="TimeoutError")), "one error for another is no news"
+    assert changed(StoreReading(error="TimeoutError"), base)

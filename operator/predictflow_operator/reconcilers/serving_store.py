@@ -65,6 +65,10 @@ def assessment(spec: FeatureStoreSpec, inputs: Inputs, now: datetime.datetime) -
         return Assessment(checks, freshness=last.freshness, memory=last.memory, cost=cost)
     if reading.error or reading.memory is None:
         unreadable = Check(None, "StoreUnreadable", f"Cannot read the serving store at {inputs.endpoint}: {reading.error}")
+        # Still unreadable: the error first told stays (a DNS failure and a timeout take turns under load).
+        told = [last.checks.get(kind) for kind in (FRESH, MEMORY_PRESSURE)]
+        if all(check is not None and check.reason == "StoreUnreadable" for check in told):
+            unreadable = told[0] or unreadable
         return Assessment({FRESH: unreadable, MEMORY_PRESSURE: unreadable}, memory=last.memory, cost=cost)
     memory = capacity.memory_status(reading.memory, inputs.container_limit, last.memory)
     pressure = capacity.pressure_check(memory, spec.online_store.memory_pressure_percent)

@@ -167,8 +167,13 @@ class StoreReader:
 
 
 def changed(before: StoreReading, after: StoreReading) -> bool:
-    """What status is made of moved: the watermarks, the error, or memory materially."""
-    if before.watermarks != after.watermarks or before.error != after.error:
+    """What status is made of moved: the watermarks, readable or not, or memory materially. One
+    error for another is no change: status keeps telling the first of a failing streak."""
+    if bool(before.error) != bool(after.error):
+        return True
+    if before.error:
+        return False
+    if before.watermarks != after.watermarks:
         return True
     if before.memory is None or after.memory is None:
         return before.memory is not after.memory
