@@ -22,10 +22,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so later timestamps sort later as strings
 
 # Move a marker forward only: a slow run that started earlier must not rewind a newer marker.
-# SET without KEEPTTL also clears any expiry the key might have had. The view joins its project's
-# set in the same step, so no marker exists that the set does not name.
+# SET without KEEPTTL also clears any expiry the key might have had. One write only: Redis 7.0 logs
+# a script with several writes to the AOF as MULTI/EXEC, and replays that as the `default` user,
+# which is off here, so those writes would be lost on restart.
 _ADVANCE_SCRIPT = """
-redis.call('SADD', KEYS[2], ARGV[2])
 local current = redis.call('GET', KEYS[1])
 if (not current) or current < ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -84,6 +84,7 @@ def read_watermark(client: redis.Redis, project: str, feature_view: str) -> date
 
 def advance_watermark(client: redis.Redis, project: str, feature_view: str, moment: datetime) -> bool:
     """Set the marker to `moment` unless it already holds a later one. True if it moved."""
-    keys = (marker_key(project, feature_view), contract.watermark_views_key(project))
-    moved = client.eval(_ADVANCE_SCRIPT, len(keys), *keys, format_watermark(moment), feature_view)
+    # the view joins its project's set first, so no marker exists that the set does not name
+    client.sadd(contract.watermark_views_key(project), feature_view)
+    moved = client.eval(_ADVANCE_SCRIPT, 1, marker_key(project, feature_view), format_watermark(moment))
     return bool(moved)

@@ -354,3 +354,20 @@ def _scrape(url: str) -> str | None:
     except httpx.HTTPError:
         return None
     return response.text if response.status_code == 200 and "redis_up 1" in response.text else None
+
+
+def test_the_watermarks_survive_a_restart_from_the_append_only_file(store, tmp_path):
+    """Redis 7.0 replays an AOF's MULTI/EXEC as the `default` user, which is off: a script that made
+    two writes (and so was logged as a transaction) would be refused on load and its writes lost."""
+    job = _materialize(store, tmp_path, "--full")
+    assert job.returncode == 0, job.stdout + job.stderr
+    project, monitor = store.spec.project, store.client(builder.MONITORING_USER)
+    marker, views = monitor.get(marker_key(project, VIEW)), monitor.smembers(f"predictflow:watermarks:{project}")
+    assert marker and views == {VIEW.encode()}
+    keys = store.client(builder.MATERIALIZATION_USER).dbsize()
+    store.primary.stop()
+    store.primary.start()
+    monitor = store.client(builder.MONITORING_USER)
+    assert (monitor.get(marker_key(project, VIEW)), monitor.smembers(f"predictflow:watermarks:{project}")) == (marker, views)
+    assert store.client(builder.MATERIALIZATION_USER).dbsize() == keys
+    assert "NOPERM" not in (store.primary.directory / "redis.log").read_text()

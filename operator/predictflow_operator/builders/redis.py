@@ -67,7 +67,7 @@ USER_RULES = {
     "default": "",
     SERVING_USER: f"~* {_READ} {_CONNECTION}",
     # Feast's online write (HSET, EXPIRE, HMGET of the event timestamps), the watermarks (GET, and
-    # EVAL of a GET/SET/SADD script: commands inside a script are checked against these rules too) and
+    # SADD to their set, and EVAL of a GET/SET script: commands inside a script are checked against these rules too) and
     # the freshness message (PUBLISH on its channels); DBSIZE, a count, for whoever checks a fill.
     MATERIALIZATION_USER: f"~* &predictflow:freshness:* {_READ} +hset +expire +get +set +sadd +eval +publish +dbsize {_CONNECTION}",
     REPLICATION_USER: "+psync +replconf +ping +auth +hello",
