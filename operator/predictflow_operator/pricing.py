@@ -9,6 +9,7 @@ PRICE_LIST) and sets its own date. Reserved nodes, backups, data transfer and ta
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -55,6 +56,7 @@ def price_list(override_json: str = "") -> dict[str, Any]:
     return merged
 
 
+@functools.cache  # one setting per process: parsed once, not on every pass
 def usable_price_list(override_json: str) -> dict[str, Any]:
     """price_list(), or the shipped table with the override's problem recorded for the estimate to tell."""
     try:

@@ -336,7 +336,7 @@ def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: E
     before = FeatureStoreStatus.model_validate(previous or {})
     message = f"Reconcile failed: {type(error).__name__}: {error}"
     check = Check(False, "ReconcileError", message)
-    old = {c.type: Check(None if c.status == "Unknown" else c.status == "True", c.reason, c.message) for c in before.conditions}
+    old = _told_checks(before)
     checks = {kind: old.get(kind, check) for kind in (ONLINE_STORE_READY, MATERIALIZED, SERVING_READY)}
     checks[READY] = check
     for kind in (FRESH, MEMORY_PRESSURE):  # nothing was read: what was known stays, or nothing is
@@ -352,11 +352,16 @@ def failed_pass(ctx: ReconcileContext, previous: dict[str, Any] | None, error: E
     }
 
 
+def _told_checks(status: FeatureStoreStatus) -> dict[str, Check]:
+    """The recorded conditions as the verdicts they were written from."""
+    return {c.type: Check(None if c.status == "Unknown" else c.status == "True", c.reason, c.message) for c in status.conditions}
+
+
 def _last_told(previous: dict[str, Any], before: FeatureStoreStatus, active: StoreRecord | None) -> serving_store.LastTold:
     """What status said of the serving store, if it still serves: kept until it is read again."""
     if not same_store(before.online_store, active):
         return serving_store.LastTold()
-    conditions = {c.type: Check(None if c.status == "Unknown" else c.status == "True", c.reason, c.message) for c in before.conditions}
+    conditions = _told_checks(before)
     return serving_store.LastTold(
         memory=(previous.get("onlineStore") or {}).get("memory"),
         freshness=previous.get("freshness"),
