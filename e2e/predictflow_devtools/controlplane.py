@@ -24,7 +24,7 @@ from .pki import CertificateAuthority, write_rsa_keypair
 _CONTROLLERS = (
     "garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,"
     "statefulset-controller,job-controller,cronjob-controller,ttl-after-finished-controller,"
-    "disruption-controller,serviceaccount-controller,serviceaccount-token-controller,"
+    "disruption-controller,horizontal-pod-autoscaler-controller,serviceaccount-controller,serviceaccount-token-controller,"
     "root-ca-certificate-publisher-controller,endpointslice-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller"
 )
 

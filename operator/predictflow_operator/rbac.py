@@ -55,6 +55,12 @@ NAMESPACED: tuple[Rule, ...] = (
     Rule("batch", "jobs", (*APPLY, "get", *WATCH, "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
     Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
     Rule(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        (*APPLY, "get", "delete"),
+        "serving's HorizontalPodAutoscaler is applied with spec.serving.autoscaling, deleted without",
+    ),
+    Rule(
         "networking.k8s.io",
         "networkpolicies",
         (*APPLY, "get", "delete"),

@@ -29,6 +29,23 @@ SPECS = {
         },
     },
     "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}, "metrics": {"enabled": True}}}},
+    "placement-autoscaling": {
+        "project": "churn",
+        "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
+        "onlineStore": {"redis": {
+            "maxMemory": "2gb", "resources": {"limits": {"cpu": "4"}},
+            "nodeSelector": {"pool": "memory"}, "tolerations": [{"key": "dedicated", "value": "redis", "effect": "NoSchedule"}],
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "redis"}}}}]}},
+            "priorityClassName": "feature-store-critical",
+        }},
+        "materialization": {"resources": {"requests": {"memory": "4Gi"}}, "tolerations": [{"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}], "topologySpreadConstraints": []},
+        "serving": {
+            "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 10, "targetCPUUtilizationPercentage": 60},
+            "resources": {"requests": {"cpu": "500m"}, "limits": {"memory": "256Mi"}},
+            "topologySpreadConstraints": [{"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 2, "minDomains": 3}],
+            "priorityClassName": "serving-high",
+        },
+    },
     "elasticache-existing": {
         "project": "churn",
         "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
@@ -56,7 +73,7 @@ def render(case: str) -> list[dict]:
         serving.service(OWNER),
     ]
     docs.append(network_policy.online_store(OWNER, spec, network_policy.operator_peer("predictflow-system", {"app.kubernetes.io/name": "predictflow-operator"})))
-    optional = [serving.pod_disruption_budget(OWNER, spec), network_policy.serving_policy(OWNER, spec)]
+    optional = [serving.pod_disruption_budget(OWNER, spec), serving.horizontal_pod_autoscaler(OWNER, spec), network_policy.serving_policy(OWNER, spec)]
     return docs + [doc for doc in optional if doc]
 
 

@@ -55,6 +55,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and value is False:
             continue  # structural schemas prune unknown fields; strict field validation rejects them
+        if key == "additionalProperties" and value is True:
+            continue  # dict[str, Any]: the field says x-kubernetes-preserve-unknown-fields instead
         if key == "properties":
             out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
             continue

@@ -7,7 +7,7 @@ test fails when the committed CRD drifts from the models.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -52,6 +52,58 @@ class Resources(_Model):
     requests: dict[str, int | str] = Field(
         default_factory=dict, max_length=16, json_schema_extra=_RESOURCE_NAMES, description="Guaranteed resources, e.g. {cpu: 100m, memory: 128Mi}."
     )
+
+
+# Label keys and values, as the API server validates them.
+LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=63)]
+LabelKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN, max_length=317)]
+_LABELS = _rules(
+    ("self.all(k, k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && size(k) <= 317)", "keys must be label keys"),
+)
+# Kubernetes' own schema is large and the API server checks it when the operator applies the pod
+# template, with its own message in the condition; the CRD keeps it as given.
+_KUBERNETES_OBJECT: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class Toleration(_Model):
+    model_config = ConfigDict(json_schema_extra=_rules(("self.operator != 'Exists' || self.value == ''", "a toleration with operator Exists has no value")))
+
+    key: str = Field("", pattern=r"^$|" + LABEL_KEY_PATTERN, max_length=317, description="The taint key; empty with operator Exists: every taint.")
+    operator: Literal["Equal", "Exists"] = Field("Equal", description="Equal matches the value; Exists any value.")
+    value: LabelValue = Field("", description="The taint value, with operator Equal.")
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = Field("", description="The taint effect; empty: every effect.")
+    toleration_seconds: int | None = Field(None, description="With NoExecute: how long the pod stays bound after the taint appears.")
+
+
+class TopologySpreadConstraint(_Model):
+    max_skew: int = Field(1, ge=1, description="How unevenly the pods may spread over the topology's domains.")
+    topology_key: LabelKey = Field(..., description="The node label whose values are the domains, e.g. topology.kubernetes.io/zone.")
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = Field("DoNotSchedule", description="Keep a pod pending, or schedule it anyway.")
+    min_domains: int | None = Field(None, ge=1, description="With DoNotSchedule: the fewest domains the skew is computed over.")
+    match_label_keys: list[LabelKey] = Field(
+        default_factory=list, max_length=8, description="Pod label keys whose values narrow the selection, e.g. pod-template-hash."
+    )
+    # The label selector is always the component's own pods: the operator sets it.
+
+
+class Placement(_Model):
+    """Where a component's pods run: the pod spec's own fields, passed through."""
+
+    node_selector: dict[str, LabelValue] = Field(default_factory=dict, max_length=16, json_schema_extra=_LABELS, description="Node labels the pods require.")
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=16, description="Taints the pods tolerate.")
+    affinity: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra=_KUBERNETES_OBJECT,
+        description="A pod's affinity (nodeAffinity, podAffinity, podAntiAffinity), as in a pod spec.",
+    )
+    topology_spread_constraints: list[TopologySpreadConstraint] | None = Field(
+        None,
+        max_length=8,
+        description="How the pods spread over nodes and zones; each constraint selects the component's own pods. "
+        "Absent: the component's default (serving spreads over nodes and zones where it can); []: none.",
+    )
+    priority_class_name: str = Field("", pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="The pods' PriorityClass; empty: the cluster default.")
 
 
 class SecretKeyRef(_Model):
@@ -120,10 +172,12 @@ class RedisMetrics(_Model):
         description="Run a Prometheus exporter (Debian's prometheus-redis-exporter, from the project's Redis image) beside each Redis "
         "container, on port 9121 named metrics, as its own read-only ACL user.",
     )
-    resources: Resources = Field(default_factory=Resources, description="Resources of each exporter container.")
+    resources: Resources = Field(
+        default_factory=Resources, description="Resources of each exporter container; what is given replaces the default of that resource."
+    )
 
 
-class RedisStore(_Model):
+class RedisStore(Placement):
     image: str = Field(
         "",
         pattern=IMAGE_PATTERN,
@@ -141,7 +195,10 @@ class RedisStore(_Model):
     max_memory_policy: Literal[
         "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"
     ] = Field("noeviction", description="What Redis evicts once maxMemory is reached.")
-    resources: Resources = Field(default_factory=Resources, description="Resources of each Redis container.")
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="Resources of each Redis container; what is given replaces the default of that resource (the memory defaults follow maxMemory).",
+    )
     tls: RedisTls = Field(default_factory=RedisTls, description="TLS for the in-cluster Redis; turning it on or off replaces the store through the switch.")
     metrics: RedisMetrics = Field(default_factory=RedisMetrics, description="The optional Redis exporter sidecar.")
 
@@ -206,7 +263,7 @@ class OnlineStore(_Model):
     elasticache: ElastiCacheStore = Field(default_factory=ElastiCacheStore, description="Settings used when type is elasticache.")
 
 
-class Materialization(_Model):
+class Materialization(Placement):
     schedule: str = Field(
         "*/30 * * * *",
         max_length=128,
@@ -217,18 +274,14 @@ class Materialization(_Model):
     )
     suspend: bool = Field(False, description="Pause scheduled materialization (backfills still run).")
     image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="Runtime image running Feast; empty: the operator's default runtime image.")
-    resources: Resources = Field(default_factory=Resources, description="Resources of the materialization container.")
+    resources: Resources = Field(
+        default_factory=Resources, description="Resources of the materialization and backfill containers; what is given replaces the default of that resource."
+    )
     freshness_threshold_seconds: int = Field(
         0,
         ge=0,
         description="Fresh turns False when a feature view's watermark is older than this; 0: three intervals of the schedule.",
     )
-
-
-_LABELS = _rules(
-    ("self.all(k, k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && size(k) <= 317)", "keys must be label keys"),
-)
-LabelValue = Annotated[str, Field(pattern=r"^$|^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=63)]
 
 
 class ServingNetworkPolicy(_Model):
@@ -247,10 +300,35 @@ class ServingNetworkPolicy(_Model):
     )
 
 
-class Serving(_Model):
+class Autoscaling(_Model):
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+                "spec.serving.autoscaling.minReplicas must not exceed maxReplicas",
+            ),
+        )
+    )
+
+    enabled: bool = Field(
+        False, description="A HorizontalPodAutoscaler owns the serving replica count (spec.serving.replicas is then unused); it needs the metrics API."
+    )
+    min_replicas: int = Field(1, ge=1, le=100, description="The fewest serving pods.")
+    max_replicas: int = Field(3, ge=1, le=100, description="The most serving pods.")
+    target_cpu_utilization_percentage: int = Field(
+        80,
+        alias="targetCPUUtilizationPercentage",
+        ge=1,
+        le=1000,
+        description="Average CPU use of the serving pods, as a percentage of their CPU request, the autoscaler keeps them at.",
+    )
+
+
+class Serving(Placement):
     enabled: bool = Field(True, description="Run the BentoML serving Deployment.")
     image: str = Field("", pattern=IMAGE_PATTERN, max_length=512, description="BentoML service image; empty: the operator's default churn example service.")
-    replicas: int = Field(1, ge=0, le=100, description="Serving pods.")
+    replicas: int = Field(1, ge=0, le=100, description="Serving pods, unless autoscaling is enabled.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="Scale serving with its CPU use.")
     liveness_checks_redis: bool = Field(True, description="The liveness probe checks Redis reachability too, with a long failure window (6 x 10 s).")
     on_store_down: Literal["stale", "unavailable"] = Field(
         "stale",
@@ -261,7 +339,9 @@ class Serving(_Model):
         description="missing: a feature value older than its feature view's ttl reads as missing (Feast's OUTSIDE_MAX_AGE); "
         "present: it is returned, as Feast's online read returns it (feast-dev/feast#6821).",
     )
-    resources: Resources = Field(default_factory=Resources, description="Resources of each serving container.")
+    resources: Resources = Field(
+        default_factory=Resources, description="Resources of each serving container; what is given replaces the default of that resource."
+    )
     network_policy: ServingNetworkPolicy = Field(
         default_factory=ServingNetworkPolicy, description="An optional NetworkPolicy in front of the serving pods (the Redis one is always there)."
     )

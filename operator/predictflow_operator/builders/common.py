@@ -104,14 +104,5 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def resources(spec_resources: Any) -> dict[str, Any]:
-    out = {}
-    if spec_resources.limits:
-        out["limits"] = {k: str(v) for k, v in spec_resources.limits.items()}
-    if spec_resources.requests:
-        out["requests"] = {k: str(v) for k, v in spec_resources.requests.items()}
-    return out
-
-
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

@@ -7,7 +7,9 @@ from typing import Any
 import predictflow_contract as contract
 
 from ..api.models import FeatureStoreSpec
-from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, resources
+from .common import CHECKSUM_ANNOTATION, STORE_LABEL, STORE_TYPE_LABEL, Owner, checksum, child_name, labels, metadata, selector
+from .placement import pod_placement
+from .resources import MATERIALIZATION, container_resources
 from .runtime_pod import compare_with, pod_spec
 from .store import WRITER, StoreTarget
 
@@ -36,13 +38,17 @@ def _store_labels(store: StoreTarget) -> dict[str, str]:
     return {STORE_TYPE_LABEL: store.type, STORE_LABEL: store.label}
 
 
+def _placement(owner: Owner, spec: FeatureStoreSpec, component: str) -> dict[str, Any]:
+    return pod_placement(spec.materialization, selector(owner, component))
+
+
 def _container(spec: FeatureStoreSpec, image: str, args: list[str]) -> dict[str, Any]:
     return {
         "name": "materialize",
         "image": image,
         "command": MATERIALIZE + args,
         "env": [{"name": contract.REPORT_PATH_ENV, "value": contract.TERMINATION_LOG}],
-        "resources": resources(spec.materialization.resources),
+        "resources": container_resources(spec.materialization.resources, MATERIALIZATION),
     }
 
 
@@ -68,7 +74,7 @@ def cron_job(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, runtime_i
                     "template": {
                         "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
                         "spec": {
-                            **pod_spec(owner, spec, store, WRITER, _container(spec, image, [])),
+                            **pod_spec(owner, spec, store, WRITER, _container(spec, image, []), _placement(owner, spec, COMPONENT)),
                             "restartPolicy": "Never",
                         },
                     },
@@ -96,6 +102,7 @@ def backfill_job(
     job_labels = labels(owner, BACKFILL_COMPONENT, **_store_labels(store))
     meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **_store_labels(store))
     meta["annotations"] = {BACKFILL_STORE_ANNOTATION: store.endpoint}
+    pod = pod_spec(owner, spec, store, WRITER, _container(spec, image, ["--full"]), _placement(owner, spec, BACKFILL_COMPONENT))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -106,7 +113,10 @@ def backfill_job(
             "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": job_labels},
-                "spec": {**_with_compare(owner, pod_spec(owner, spec, store, WRITER, _container(spec, image, ["--full"])), compare), "restartPolicy": "Never"},
+                "spec": {
+                    **_with_compare(owner, pod, compare),
+                    "restartPolicy": "Never",
+                },
             },
         },
     }

@@ -36,10 +36,11 @@ from .common import (
     labels,
     metadata,
     pod_security_context,
-    resources,
     secret_env,
     selector,
 )
+from .placement import pod_placement
+from .resources import EXPORTER, container_resources, redis_defaults
 
 STORE_TYPE = "redis"
 COMPONENT = STORE_TYPE
@@ -298,7 +299,7 @@ def exporter_container(redis: RedisStore, instance: str, image: str) -> dict[str
         # the exporter reads its password from REDIS_PASSWORD: never a flag, so never in the pod spec
         "env": [secret_env("REDIS_PASSWORD", acl_secret_name(instance), EXPORTER_PASSWORD_KEY)],
         "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 10},
-        "resources": resources(redis.metrics.resources),
+        "resources": container_resources(redis.metrics.resources, EXPORTER),
         "securityContext": container_security_context(),
     }
 
@@ -365,12 +366,13 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                                 "timeoutSeconds": 5,
                                 "failureThreshold": 6,
                             },
-                            "resources": resources(redis.resources),
+                            "resources": container_resources(redis.resources, redis_defaults(redis)),
                             "securityContext": container_security_context(),
                             "volumeMounts": mounts,
                         }
                     ],
                     "volumes": volumes,
+                    **pod_placement(redis, pod_labels),
                 },
             },
         },

@@ -6,9 +6,10 @@ from typing import Any
 
 import predictflow_contract as contract
 
-from ..api.models import FeatureStoreSpec
+from ..api.models import FeatureStoreSpec, Resources
 from .common import Owner, container_security_context, pod_security_context, secret_env
 from .feast_config import config_map_name
+from .resources import REPO_COPY, container_resources
 from .store import READER, Credential, StoreTarget
 
 RUNTIME_UID = 10001
@@ -79,14 +80,18 @@ def repo_init_containers(spec: FeatureStoreSpec) -> list[dict[str, Any]]:
             "name": "feature-repo",
             "image": spec.feature_repo.image,
             "command": ["cp", "-R", "--", spec.feature_repo.path.rstrip("/") + "/.", "/feature-repo/"],
+            "resources": container_resources(Resources(), REPO_COPY),
             "securityContext": container_security_context(),
             "volumeMounts": [{"name": _REPO_COPY_VOLUME, "mountPath": "/feature-repo"}],
         }
     ]
 
 
-def pod_spec(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, role: str, container: dict[str, Any]) -> dict[str, Any]:
-    """`role` (builders.store READER or WRITER): whose credentials the pod gets."""
+def pod_spec(
+    owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, role: str, container: dict[str, Any], placement: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`role` (builders.store READER or WRITER): whose credentials the pod gets; `placement`: pod
+    spec fields saying where it runs (builders.placement)."""
     volumes, mounts = feast_volumes(owner, spec, store)
     container = {
         **container,
@@ -99,6 +104,7 @@ def pod_spec(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, role: str
         "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": volumes,
+        **(placement or {}),
     }
     init = repo_init_containers(spec)
     if init:

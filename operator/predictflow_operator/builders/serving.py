@@ -1,4 +1,4 @@
-"""BentoML serving: Deployment, Service and PodDisruptionBudget."""
+"""BentoML serving: Deployment, Service, PodDisruptionBudget and HorizontalPodAutoscaler."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 import predictflow_contract as contract
 
 from ..api.models import FeatureStoreSpec
-from .common import CHECKSUM_ANNOTATION, FS_LABEL, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, resources, selector
+from .common import CHECKSUM_ANNOTATION, FS_LABEL, STORE_LABEL, STORE_TYPE_LABEL, Owner, child_name, labels, metadata, selector
+from .placement import SPREAD_OVER_NODES_AND_ZONES, pod_placement
+from .resources import SERVING, container_resources
 from .runtime_pod import pod_spec
 from .store import READER, StoreTarget
 
@@ -45,24 +47,27 @@ def deployment(owner: Owner, spec: FeatureStoreSpec, store: StoreTarget, serving
             {"name": contract.STORE_TYPE_ENV, "value": store.type},
             {"name": "BENTOML_PORT", "value": str(PORT)},
         ],
-        "resources": resources(serving.resources),
+        "resources": container_resources(serving.resources, SERVING),
         # Endpoints drop the pod a moment after it is told to stop: keep answering meanwhile.
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
         **_probes(spec),
     }
     template_labels = labels(owner, COMPONENT, **{STORE_TYPE_LABEL: store.type, STORE_LABEL: store.label})
+    placement = pod_placement(serving, _pods(owner), SPREAD_OVER_NODES_AND_ZONES)
+    # With autoscaling the manifest leaves replicas out: the HorizontalPodAutoscaler sets them.
+    replicas = {} if serving.autoscaling.enabled else {"replicas": serving.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(owner, name(owner), COMPONENT),
         "spec": {
-            "replicas": serving.replicas,
+            **replicas,
             "selector": {"matchLabels": selector(owner, COMPONENT)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "minReadySeconds": 2,
             "template": {
                 "metadata": {"labels": template_labels, "annotations": {CHECKSUM_ANNOTATION: config_checksum}},
-                "spec": {**pod_spec(owner, spec, store, READER, container), "terminationGracePeriodSeconds": 30},
+                "spec": {**pod_spec(owner, spec, store, READER, container, placement), "terminationGracePeriodSeconds": 30},
             },
         },
     }
@@ -79,12 +84,46 @@ def service(owner: Owner) -> dict[str, Any]:
     }
 
 
+def _pods(owner: Owner) -> dict[str, str]:
+    return {**selector(owner, COMPONENT), FS_LABEL: owner.name}
+
+
+def most_replicas(spec: FeatureStoreSpec) -> int:
+    autoscaling = spec.serving.autoscaling
+    return autoscaling.max_replicas if autoscaling.enabled else spec.serving.replicas
+
+
 def pod_disruption_budget(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any] | None:
-    if spec.serving.replicas < 2:
+    if most_replicas(spec) < 2:
         return None
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": metadata(owner, name(owner), COMPONENT),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {**selector(owner, COMPONENT), FS_LABEL: owner.name}}},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _pods(owner)}},
     }
+
+
+def horizontal_pod_autoscaler(owner: Owner, spec: FeatureStoreSpec) -> dict[str, Any] | None:
+    autoscaling = spec.serving.autoscaling
+    if not autoscaling.enabled:
+        return None
+    utilization = {"type": "Utilization", "averageUtilization": autoscaling.target_cpu_utilization_percentage}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(owner, name(owner), COMPONENT),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name(owner)},
+            "minReplicas": autoscaling.min_replicas,
+            "maxReplicas": autoscaling.max_replicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": utilization}}],
+        },
+    }
+
+
+def replicas_handover(owner: Owner, replicas: int) -> dict[str, Any]:
+    """The Deployment's replica count alone, applied by HANDOVER_MANAGER before the operator's own
+    manifest drops the field: without a second owner, server-side apply would remove it and the
+    Deployment would fall back to one replica until the autoscaler's next sync."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name(owner), "namespace": owner.namespace}, "spec": {"replicas": replicas}}

@@ -108,6 +108,24 @@ class Kube:
             raise ChildError("applying", manifest["kind"], meta["name"], error) from error
         return _as_dict(applied)
 
+    async def apply_as(self, manifest: dict[str, Any], field_manager: str, uid: str) -> dict[str, Any]:
+        """Server-side apply of a few fields under another field manager, to object `uid` only."""
+        res = resource_type(manifest["apiVersion"], manifest["kind"])
+        meta = {**manifest["metadata"], "uid": uid}
+        try:
+            applied = await self.client.patch(
+                res,
+                meta["name"],
+                {**manifest, "metadata": meta},
+                namespace=meta["namespace"],
+                patch_type=PatchType.APPLY,
+                field_manager=field_manager,
+                force=True,
+            )
+        except ApiError as error:
+            raise ChildError("applying", manifest["kind"], meta["name"], error) from error
+        return _as_dict(applied)
+
     async def create(self, manifest: dict[str, Any]) -> bool:
         """Create, never overwrite: False when the name is already taken."""
         obj = codecs.from_dict(manifest)
@@ -220,6 +238,11 @@ class OwnedKube:
         if isinstance(live, dict):
             self._check(manifest["kind"], live)
         return await self.kube.apply(manifest, live=live)
+
+    async def apply_as(self, manifest: dict[str, Any], field_manager: str, live: dict[str, Any]) -> dict[str, Any]:
+        """Fields of `live`, an object this FeatureStore owns, applied under another field manager."""
+        self._check(manifest["kind"], live)
+        return await self.kube.apply_as(manifest, field_manager, live["metadata"]["uid"])
 
     async def create_if_absent(self, manifest: dict[str, Any]) -> bool:
         """Create once and never overwrite (generated secrets, Jobs). True when created now; an
