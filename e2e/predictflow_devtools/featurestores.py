@@ -63,13 +63,16 @@ def backfill(kube, namespace, name="churn"):
     return eventually(lambda: next(iter(kube.list(Job, namespace=namespace, labels=labels)), None), what="the backfill Job")
 
 
-def bring_to_ready(kube, namespace, name="churn"):
-    """Play the kubelet: the Redis pod ready, the backfill pod succeeded, the serving pods ready.
-    Returns the backfill Job's name."""
+def bring_to_ready(kube, namespace, name="churn", serving_pods=1):
+    """Play the kubelet: the Redis pod ready, the backfill pod succeeded, the serving pods ready
+    (once `serving_pods` of them exist). Returns the backfill Job's name."""
     labels = {"predictflow.io/featurestore": name}
     eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "redis"}), what="the Redis pod")
     job = backfill(kube, namespace, name)
     eventually(lambda: finish_job_pods(kube, namespace, job.metadata.name), what="the backfill pod")
-    eventually(lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "serving"}), what="a serving pod")
+    eventually(
+        lambda: mark_pods_ready(kube, namespace, {**labels, "app.kubernetes.io/component": "serving"}) >= serving_pods,
+        what=f"{serving_pods} serving pod(s)",
+    )
     eventually(lambda: condition(kube, namespace, "Ready", name).get("status") == "True", what="Ready=True", timeout=90)
     return job.metadata.name

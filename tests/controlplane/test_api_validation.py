@@ -95,5 +95,8 @@ def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, n
     assert spec["materialization"]["freshnessThresholdSeconds"] == 0
     assert spec["serving"] == {
         "enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "ttlExpiredFeatures": "missing",
-        "resources": {}, "networkPolicy": {"enabled": False},
+        "resources": {}, "networkPolicy": {"enabled": False}, "priorityClassName": "",
+        "autoscaling": {"enabled": False, "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 80},
     }
+    # no topologySpreadConstraints: absent means the operator's default spread
+    assert "topologySpreadConstraints" not in spec["onlineStore"]["redis"]

@@ -29,7 +29,7 @@ def replica_owners(deployment):
 
 def test_autoscaling_takes_over_the_replica_count_without_a_dip_and_hands_it_back(kube, namespace, operator):
     created = apply_featurestore(kube, namespace, {"project": "churn", "serving": {"replicas": 3}})
-    bring_to_ready(kube, namespace)
+    bring_to_ready(kube, namespace, serving_pods=3)
     assert replicas(kube, namespace) == 3
 
     patch_spec(kube, namespace, {"serving": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}}})
