@@ -50,6 +50,10 @@ images: ## build the container images (operator, runtime, serving, redis) from a
 	@e2e/tools/ensure-docker.sh
 	@images/build.sh
 
+.PHONY: wheel
+wheel: deps ## build (or reuse) the predictflow-serving library wheel for your own serving image; prints its path
+	@$(VENV)/bin/python images/library_wheel.py
+
 .PHONY: crds
 crds: deps ## regenerate crds/ from the operator's API models
 	@$(VENV)/bin/python -m predictflow_operator.api.crd > crds/predictflow.io_featurestores.yaml

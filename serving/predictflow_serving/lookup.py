@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from .plan import FeatureRow, LookupPlan
+from .plan import FeatureResult, LookupPlan
 
 
 class _ConnectionLost(RedisConnectionError):
@@ -32,10 +32,10 @@ class AsyncFeatureLookup:
         self.plan = plan
         self._pool = client.connection_pool
 
-    async def get(self, row: Mapping[str, Any]) -> FeatureRow:
+    async def get(self, row: Mapping[str, Any]) -> FeatureResult:
         return (await self.get_many([row]))[0]
 
-    async def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureRow]:
+    async def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureResult]:
         if not rows:
             return []
         commands = _hmget_commands(self.plan, rows)

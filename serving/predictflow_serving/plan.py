@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import call
-from typing import Any
+from typing import Any, ClassVar
 
-from feast import Entity, FeatureStore, FeatureView
+from feast import Entity, FeatureService, FeatureStore, FeatureView
 from feast.feature_view import DUMMY_ENTITY_NAME
 from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
 from feast.value_type import ValueType
@@ -41,13 +41,18 @@ _UINT32 = struct.Struct("<I")
 _ENTITY_VALUE_HEADER = struct.Struct("<II")
 
 
-class FeatureRow:
+class FeatureResult:
     """The features of one entity row, as Feast's `get_online_features(...).to_dict()` has them.
 
-    Event timestamps are decoded only when asked for: serving rarely needs them.
+    `features` maps each requested feature's output name to its value (None when missing) and
+    is shared with the stale cache: read it, do not change it. Event timestamps are decoded
+    only when asked for: serving rarely needs them.
     """
 
     __slots__ = ("features", "_views", "_raw_timestamps")
+
+    stale: ClassVar[bool] = False
+    """True when the store was unreachable and these are the last features seen for the entity."""
 
     def __init__(self, features: dict[str, Any], views: tuple[str, ...], raw_timestamps: Sequence[bytes | None]):
         self.features = features
@@ -64,8 +69,20 @@ class FeatureRow:
         """Per feature view; None when the store has no row for the entity in that view."""
         return {view: decode_event_timestamp(raw) for view, raw in zip(self._views, self._raw_timestamps, strict=True)}
 
+    def as_stale(self) -> StaleFeatureResult:
+        """The same features and event times, flagged as answered without the store."""
+        return StaleFeatureResult(self.features, self._views, self._raw_timestamps)
+
     def __repr__(self) -> str:
-        return f"FeatureRow(features={self.features!r}, event_timestamps={self.event_timestamps!r})"
+        return f"{type(self).__name__}(features={self.features!r}, event_timestamps={self.event_timestamps!r})"
+
+
+class StaleFeatureResult(FeatureResult):
+    __slots__ = ()
+    stale: ClassVar[bool] = True
+
+
+FeatureRow = FeatureResult  # the name the read path's callers have used
 
 
 def _entity_value_encoder(value_type: ValueType) -> Callable[[Any], bytes]:
@@ -152,8 +169,8 @@ class LookupPlan:
         suffix = self.project.encode("utf-8")
         return [(group.redis_key(row, suffix), group.fields) for row in rows for group in self.groups]
 
-    def decode(self, replies: Sequence[Sequence[bytes | None]], now: float | None = None) -> list[FeatureRow]:
-        """FeatureRows from the HMGET replies to `commands(rows)`, in the same order; ttls are judged
+    def decode(self, replies: Sequence[Sequence[bytes | None]], now: float | None = None) -> list[FeatureResult]:
+        """FeatureResults from the HMGET replies to `commands(rows)`, in the same order; ttls are judged
         at `now` (default: the clock) unless the plan reads as Feast does."""
         expiring = self.respect_ttl and any(group.expires for group in self.groups)
         judged_at = (time.time() if now is None else now) if expiring else 0.0
@@ -162,12 +179,12 @@ class LookupPlan:
             names, views = group.output_names, group.views
             if not expiring:
                 decoders, first_ts = group.decoders, len(names)
-                return [FeatureRow(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
+                return [FeatureResult(dict(zip(names, map(call, decoders, reply), strict=True)), views, reply[first_ts:]) for reply in replies]
             cutoffs = group.cutoffs(judged_at)
             rows = []
             for reply in replies:
                 values, stamps = group.decode(reply, cutoffs)
-                rows.append(FeatureRow(dict(zip(names, values, strict=True)), views, stamps))
+                rows.append(FeatureResult(dict(zip(names, values, strict=True)), views, stamps))
             return rows
         per_group = [group.cutoffs(judged_at) if expiring else [] for group in self.groups]
         results = []
@@ -181,7 +198,7 @@ class LookupPlan:
                 features.update(zip(group.output_names, values, strict=True))
                 view_names.extend(group.views)
                 raw_timestamps.extend(stamps)
-            results.append(FeatureRow(features, tuple(view_names), raw_timestamps))
+            results.append(FeatureResult(features, tuple(view_names), raw_timestamps))
         return results
 
 
@@ -289,6 +306,35 @@ def _key_group(
         ttl_seconds=tuple(view.ttl.total_seconds() if view.ttl else 0.0 for view, _ in members),
         view_outputs=tuple(view_outputs),
     )
+
+
+def feature_service_references(service: FeatureService) -> list[str]:
+    """The "view:feature" references a FeatureService selects, in its order, as Feast resolves them.
+
+    Projections that rename join keys or pin a view version change what Feast reads in ways the
+    fast lookup does not follow; they are refused rather than read differently."""
+    references: list[str] = []
+    for projection in service.feature_view_projections:
+        if projection.join_key_map:
+            raise ValueError(f"feature service {service.name!r}: join key mapping of {projection.name!r} is not supported by the fast lookup")
+        if projection.version_tag is not None:
+            raise ValueError(f"feature service {service.name!r}: a versioned projection of {projection.name!r} is not supported by the fast lookup")
+        references.extend(f"{projection.name}:{field.name}" for field in projection.features)
+    if not references:
+        raise ValueError(f"feature service {service.name!r} selects no features")
+    return references
+
+
+def references_for_store(store: FeatureStore, features: Sequence[str] | None = None, feature_service: str | None = None) -> list[str]:
+    """The references to read: `features` as given, or those of the store's FeatureService named `feature_service`."""
+    if (features is None) == (feature_service is None):
+        raise ValueError("name exactly one of features (feature references) or feature_service")
+    if features is not None:
+        if isinstance(features, str) or not features:
+            raise ValueError("features must be a non-empty sequence of 'view:feature' references")
+        return list(features)
+    assert feature_service is not None
+    return feature_service_references(store.get_feature_service(feature_service))
 
 
 def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_feature_names: bool = False, respect_ttl: bool = True) -> LookupPlan:

@@ -5,29 +5,31 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Generic, TypeVar
+
+Features = TypeVar("Features")
 
 
-class StaleCache:
+class StaleCache(Generic[Features]):
     """The last features seen per entity, least recently used evicted first."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self._entries: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Features] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def remember(self, key: Hashable, features: dict[str, Any]) -> None:
+    def remember(self, key: Hashable, features: Features) -> None:
         entries = self._entries
         entries[key] = features
         entries.move_to_end(key)
         if len(entries) > self.capacity:
             entries.popitem(last=False)
 
-    def recall(self, key: Hashable) -> dict[str, Any] | None:
+    def recall(self, key: Hashable) -> Features | None:
         features = self._entries.get(key)
         if features is not None:
             self._entries.move_to_end(key)

@@ -11,6 +11,7 @@ Environment:
     PREDICTFLOW_FEATURE_REPO   repo definitions, may be read-only (default /opt/feature_repo)
     REDIS_PASSWORD             from a Secret; Feast expands ${REDIS_PASSWORD} in the yaml
     PREDICTFLOW_ON_STORE_DOWN  stale (default) | unavailable   <- spec.serving.onStoreDown
+    PREDICTFLOW_TTL_EXPIRED_FEATURES      missing (default) | present  <- spec.serving.ttlExpiredFeatures
     PREDICTFLOW_STALE_CACHE_SIZE          customers kept for stale answers (default 50000, ~25 MB)
     PREDICTFLOW_LIVENESS_CHECKS_REDIS     true (default) | false  <- spec.serving.livenessChecksRedis
     BENTOML_HOME               must be writable (BentoML keeps metrics files there), e.g. /tmp/bentoml
@@ -37,6 +38,9 @@ BentoML puts no timeout on these hooks, so each bounds itself):
     unready pod leaves the Service's endpoints; stale answers reach callers that still route
     to the pod.
 
+The lookup and its outage behaviour are the library's (predictflow_serving.client.FeatureClient,
+docs/serving-contract.md); this service adds the model, the request shapes and the metrics.
+
 API:
     POST /predict {"customer_id": 1001}
         200 {"customer_id", "score", "features": {...}, "stale": false, "found": true}
@@ -48,6 +52,9 @@ API:
     onStoreDown=unavailable, 503 at once. A 503 body is {"error", "missing"?}, never a traceback.
     The first request after Redis fails waits at most the lookup deadline (0.75 s); later ones
     skip Redis for a second (then one retries), so they answer immediately.
+    POST /features  the same bodies, rules (400, 404 for an unknown single customer, 503) and
+        answers as /predict without "score" (a batch still answers {"predictions": [...], "stale"}):
+        the features only, nothing scored, not counted in the predict metrics.
 """
 
 from __future__ import annotations
@@ -61,29 +68,31 @@ import bentoml
 
 from predictflow_runtime.store import open_store
 
-from .lookup import AsyncFeatureLookup
+from .client import FeatureClient, StoreUnavailable
 from .metrics import Outcome, ServingMetrics
-from .model import FEATURE_REFERENCES, load
-from .plan import plan_for_store
-from .predictor import ChurnPredictor, StoreUnavailable
-from .settings import ServingSettings
-from .store_client import Timeouts, async_client, ping_fresh
+from .model import ENTITY_KEY, FEATURE_REFERENCES, load
+from .predictor import ChurnPredictor, CustomerFeatures, Prediction
+from .settings import ChurnSettings, ServingSettings
 
 log = logging.getLogger("predictflow.serving")
+
+
+def unavailable_body(error: StoreUnavailable) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.reason}
+    if error.missing:
+        body["missing"] = [row[ENTITY_KEY] for row in error.missing]
+    return body
 
 
 @bentoml.service(name="predictflow_churn", traffic={"timeout": 30})
 class ChurnService:
     def __init__(self) -> None:
-        self.settings = ServingSettings.from_env()
+        settings = ServingSettings.from_env()
+        self.settings = ChurnSettings.from_env()
         store = open_store()
-        plan = plan_for_store(store, FEATURE_REFERENCES, respect_ttl=self.settings.respect_ttl)
-        self._connection_string = store.config.online_store.connection_string
-        timeout = self.settings.redis_timeout_seconds
-        client = async_client(self._connection_string, Timeouts(connect=timeout, socket=timeout))
-        model = load(self.settings.model_tag, self.settings.model_store)
-        self.metrics = ServingMetrics(store.config.project, self.settings.store_type)
-        self.predictor = ChurnPredictor(AsyncFeatureLookup(plan, client), model, self.settings, self.metrics)
+        self.metrics = ServingMetrics(store.config.project, settings.store_type)
+        self.feature_client = FeatureClient.from_store(store, features=FEATURE_REFERENCES, settings=settings, metrics=self.metrics)
+        self.predictor = ChurnPredictor(self.feature_client, load(self.settings.model_tag, self.settings.model_store))
         # Feast, pandas and pyarrow leave a large heap of long-lived objects; keep the garbage
         # collector from walking it during requests (full collections showed up in the p99).
         gc.collect()
@@ -92,7 +101,7 @@ class ChurnService:
             "serving %s for project %s (on store down: %s)",
             self.settings.model_tag,
             store.config.project,
-            self.settings.on_store_down.value,
+            settings.on_store_down.value,
         )
 
     @bentoml.api
@@ -103,12 +112,23 @@ class ChurnService:
         customer_ids: list[int] | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        outcome, body = await self._predict(ctx, customer_id, customer_ids)
+        outcome, body = await self._answer(ctx, customer_id, customer_ids, scored=True)
         self.metrics.predict_seconds.observe(time.perf_counter() - started)
         self.metrics.answered(outcome)
         return body
 
-    async def _predict(self, ctx: bentoml.Context, customer_id: int | None, customer_ids: list[int] | None) -> tuple[Outcome, dict[str, Any]]:
+    @bentoml.api
+    async def features(
+        self,
+        ctx: bentoml.Context,
+        customer_id: int | None = None,
+        customer_ids: list[int] | None = None,
+    ) -> dict[str, Any]:
+        """/predict without the model: the features the store (or the stale cache) holds."""
+        _, body = await self._answer(ctx, customer_id, customer_ids, scored=False)
+        return body
+
+    async def _answer(self, ctx: bentoml.Context, customer_id: int | None, customer_ids: list[int] | None, *, scored: bool) -> tuple[Outcome, dict[str, Any]]:
         if (customer_id is None) == (customer_ids is None):
             ctx.response.status_code = 400
             return Outcome.BAD_REQUEST, {"error": "send exactly one of customer_id or customer_ids"}
@@ -117,34 +137,24 @@ class ChurnService:
             ctx.response.status_code = 400
             return Outcome.BAD_REQUEST, {"error": f"at most {self.settings.max_batch} customer_ids per request"}
 
-        outcome = await self.predictor.predict(ids)
-        if isinstance(outcome, StoreUnavailable):
+        answers: list[Prediction] | list[CustomerFeatures]
+        try:
+            answers = await (self.predictor.predict(ids) if scored else self.predictor.lookup(ids))
+        except StoreUnavailable as error:
             ctx.response.status_code = 503
-            body: dict[str, Any] = {"error": outcome.reason}
-            if outcome.missing:
-                body["missing"] = list(outcome.missing)
-            return Outcome.UNAVAILABLE, body
-        stale = any(prediction.stale for prediction in outcome)
+            return Outcome.UNAVAILABLE, unavailable_body(error)
+        stale = any(answer.stale for answer in answers)
         answered = Outcome.STALE if stale else Outcome.OK
         if customer_id is not None:
-            prediction = outcome[0]
-            if not prediction.found:
+            answer = answers[0]
+            if not answer.found:
                 ctx.response.status_code = 404
                 return Outcome.NOT_FOUND, {"error": f"no features for customer_id {customer_id}", "customer_id": customer_id}
-            return answered, prediction.as_dict()
-        return answered, {"predictions": [prediction.as_dict() for prediction in outcome], "stale": stale}
-
-    async def _store_reachable(self) -> bool:
-        reachable = await ping_fresh(self._connection_string, self.settings.probe_timeout_seconds)
-        self.metrics.store_reachable.set(1 if reachable else 0)
-        if reachable and self.predictor.breaker.last_error is not None:
-            self.predictor.store_answered()  # let requests use the store again at once
-        return reachable
+            return answered, answer.as_dict()
+        return answered, {"predictions": [answer.as_dict() for answer in answers], "stale": stale}
 
     async def __is_ready__(self) -> bool:
-        return await self._store_reachable()
+        return await self.feature_client.ready()
 
     async def __is_alive__(self) -> bool:
-        if not self.settings.liveness_checks_redis:
-            return True
-        return await self._store_reachable()
+        return await self.feature_client.alive()

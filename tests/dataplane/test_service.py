@@ -95,6 +95,11 @@ def predict(client: httpx.Client, **body) -> tuple[int, dict, float]:
     return response.status_code, response.json(), time.monotonic() - started
 
 
+def lookup(client: httpx.Client, **body) -> tuple[int, dict]:
+    response = client.post("/features", json=body)
+    return response.status_code, response.json()
+
+
 def probe(server: BentoServer, path: str) -> tuple[int | None, float]:
     started = time.monotonic()
     status = server.status(path, timeout=10)
@@ -126,6 +131,28 @@ def test_predicts_from_the_materialized_store(clients, newest_features, model):
         assert [p["found"] for p in body["predictions"]] == [True, False, True, True]
         assert body["predictions"][0]["features"] == newest_features[1004]
         assert body["predictions"][1]["score"] is None and body["predictions"][1]["features"] is None
+
+
+def test_features_endpoint_answers_like_predict_without_the_score(clients, newest_features):
+    client = clients["stale"]
+    status, body = lookup(client, customer_id=1001)
+    assert status == 200, body
+    assert body == {"customer_id": 1001, "features": newest_features[1001], "stale": False, "found": True}
+    status, body = lookup(client, customer_ids=[1004, 99])
+    assert status == 200, body
+    assert body == {
+        "predictions": [
+            {"customer_id": 1004, "features": newest_features[1004], "stale": False, "found": True},
+            {"customer_id": 99, "features": None, "stale": False, "found": False},
+        ],
+        "stale": False,
+    }
+    status, body = lookup(client, customer_id=NEVER_SEEN * 1000)
+    assert status == 404 and "no features" in body["error"]
+    status, body = lookup(client)
+    assert status == 400 and "exactly one" in body["error"]
+    status, body = lookup(client, customer_ids=list(range(1001, 2002)))
+    assert status == 400 and "at most" in body["error"]
 
 
 def test_scores_separate_churners(clients, stack):
@@ -184,6 +211,8 @@ def _assert_outage_behaviour(services, clients, newest_features, cached_features
         assert body == {"error": "the online store is unreachable"}
     status, body, elapsed = predict(unavailable, customer_ids=CACHED)
     assert status == 503 and elapsed < 1.0
+    status, body = lookup(unavailable, customer_id=CACHED[0])
+    assert status == 503 and body == {"error": "the online store is unreachable"}
 
 
 def _assert_recovered(services, clients, newest_features, pids):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from predictflow_serving.resilience import StaleCache, StoreBreaker
-from predictflow_serving.settings import OnStoreDown, ServingSettings
+from predictflow_serving.settings import ChurnSettings, OnStoreDown, ServingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -56,22 +56,24 @@ def test_breaker_skips_the_store_after_a_failure_and_lets_one_request_retry():
 
 def test_settings_defaults_and_environment():
     assert ServingSettings.from_env({}) == ServingSettings()
-    settings = ServingSettings.from_env(
-        {
-            "PREDICTFLOW_ON_STORE_DOWN": "Unavailable",
-            "PREDICTFLOW_STALE_CACHE_SIZE": "10",
-            "PREDICTFLOW_LIVENESS_CHECKS_REDIS": "false",
-            "PREDICTFLOW_MODEL": "churn_model:abc",
-            "PREDICTFLOW_REDIS_TIMEOUT_SECONDS": "0.1",
-            "PREDICTFLOW_MODEL_STORE": "/opt/bentoml/models",
-            "PREDICTFLOW_TTL_EXPIRED_FEATURES": "present",
-        }
-    )
+    assert ChurnSettings.from_env({}) == ChurnSettings()
+    environ = {
+        "PREDICTFLOW_ON_STORE_DOWN": "Unavailable",
+        "PREDICTFLOW_STALE_CACHE_SIZE": "10",
+        "PREDICTFLOW_LIVENESS_CHECKS_REDIS": "false",
+        "PREDICTFLOW_MODEL": "churn_model:abc",
+        "PREDICTFLOW_REDIS_TIMEOUT_SECONDS": "0.1",
+        "PREDICTFLOW_MODEL_STORE": "/opt/bentoml/models",
+        "PREDICTFLOW_TTL_EXPIRED_FEATURES": "present",
+        "PREDICTFLOW_MAX_BATCH": "50",
+    }
+    settings, churn = ServingSettings.from_env(environ), ChurnSettings.from_env(environ)
     assert not settings.respect_ttl and ServingSettings().respect_ttl
-    assert str(settings.model_store) == "/opt/bentoml/models"
+    assert str(churn.model_store) == "/opt/bentoml/models" and ChurnSettings().model_store is None
     assert settings.on_store_down is OnStoreDown.UNAVAILABLE
     assert settings.stale_cache_size == 10 and not settings.liveness_checks_redis
-    assert settings.model_tag == "churn_model:abc" and settings.redis_timeout_seconds == 0.1
+    assert churn.model_tag == "churn_model:abc" and settings.redis_timeout_seconds == 0.1
+    assert churn.max_batch == 50 and ChurnSettings().model_tag == "churn_model:latest"
     assert ServingSettings.from_env({"PREDICTFLOW_ON_STORE_DOWN": ""}).on_store_down is OnStoreDown.STALE
 
 
@@ -89,3 +91,8 @@ def test_settings_defaults_and_environment():
 def test_settings_reject_bad_values_with_a_clear_message(name, value, message):
     with pytest.raises(ValueError, match=message):
         ServingSettings.from_env({name: value})
+
+
+def test_churn_settings_reject_a_bad_batch_limit():
+    with pytest.raises(ValueError, match="PREDICTFLOW_MAX_BATCH must be positive"):
+        ChurnSettings.from_env({"PREDICTFLOW_MAX_BATCH": "0"})

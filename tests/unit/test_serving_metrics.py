@@ -11,11 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from feast import Entity, FeatureView, Field, FileSource
+from feast.types import Int64, String
+from feast.value_type import ValueType
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from predictflow_serving.client import FeatureClient
 from predictflow_serving.metrics import Outcome, ServingMetrics
-from predictflow_serving.plan import FeatureRow
+from predictflow_serving.plan import FeatureRow, build_plan
 from predictflow_serving.predictor import ChurnPredictor
 from predictflow_serving.settings import ServingSettings
 
@@ -55,7 +59,12 @@ def test_a_lookup_counts_entities_nulls_and_reachability_and_an_outage_turns_it_
     metrics = ServingMetrics("churn", "redis", registry)
     lookup = Lookup()
     settings = ServingSettings(store_retry_seconds=0.001)
-    predictor = ChurnPredictor(lookup, Model(), settings, metrics)  # type: ignore[arg-type]
+    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+    source = FileSource(name="unused", path="/nonexistent.parquet", timestamp_field="event_timestamp")
+    view = FeatureView(name="v", entities=[customer], schema=[Field(name="tenure", dtype=Int64), Field(name="plan", dtype=String)], source=source)
+    plan = build_plan("churn", [view], [customer], ["v:tenure", "v:plan"])
+    features = FeatureClient(plan, "127.0.0.1:1", settings, metrics=metrics, read_path=lookup)
+    predictor = ChurnPredictor(features, Model())  # type: ignore[arg-type]
 
     asyncio.run(predictor.predict([1001, 4242]))
     assert sample(registry, "predictflow_serving_lookup_duration_seconds_count") == 1
