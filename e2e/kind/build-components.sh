@@ -2,10 +2,13 @@
 # Builds, from Go module sources, the programs a locally assembled kind node needs besides
 # the Kubernetes binaries: etcd and CoreDNS at exactly the versions kubeadm asks for, the
 # local-path-provisioner (kind's default StorageClass), kube-network-policies (the
-# NetworkPolicy enforcer kind's kindnetd embeds), crictl, and this folder's own pause and runc
-# shim programs. Each lands in $CACHE/bin/<name>-<version>/ and is reused.
+# NetworkPolicy enforcer kind's kindnetd embeds), crictl, metrics-server (the resource metrics
+# API, which no kind node ships), and this folder's own pause and runc shim programs. Each
+# lands in $CACHE/bin/<name>-<version>/ and is reused.
 #
-# Usage: build-components.sh   (prints nothing on stdout; logs on stderr)
+# Usage: build-components.sh                  all of them
+#        build-components.sh metrics-server   only metrics-server (clusters on kind's own nodes need no more)
+# Prints nothing on stdout; logs on stderr.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 KIND_LOG_PREFIX=components
@@ -14,15 +17,28 @@ LOCAL_PATH_PROVISIONER_VERSION=${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.34.0}
 export CGO_ENABLED=0
 
-# go_install NAME VERSION PACKAGE@VERSION BINARY: `go install` into $CACHE/bin/NAME-VERSION.
+# go_install NAME VERSION PACKAGE@VERSION BINARY [LDFLAGS]: `go install` into $CACHE/bin/NAME-VERSION.
 go_install() {
-  local name=$1 version=$2 package=$3 binary=$4 out=$CACHE/bin/$1-$2
+  local name=$1 version=$2 package=$3 binary=$4 ldflags=${5:-} out=$CACHE/bin/$1-$2
   [[ -x $out/$binary ]] && return
   say "compiling $name $version"
   rm -rf "$out.partial" && mkdir -p "$out.partial"
-  GOBIN=$out.partial go install -trimpath -ldflags="-s -w" "$package"
+  GOBIN=$out.partial go install -trimpath -ldflags="-s -w $ldflags" "$package"
   rm -rf "$out" && mv "$out.partial" "$out"
 }
+
+metrics_server() {
+  # The version its /version endpoint and logs report (upstream's Makefile sets the same variable).
+  go_install metrics-server "$METRICS_SERVER_VERSION" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" metrics-server \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+}
+
+case ${1:-all} in
+  all) ;;
+  metrics-server) metrics_server; exit 0 ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+esac
 
 [[ -x $K8S_BIN/kubeadm ]] || "$REPO_DIR/e2e/tools/build-binaries.sh" k8s
 
@@ -37,6 +53,7 @@ go_install local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
 go_install kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" \
   "sigs.k8s.io/kube-network-policies/cmd@$KUBE_NETWORK_POLICIES_VERSION" cmd
 go_install crictl "$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" crictl
+metrics_server
 
 # This folder's own programs, keyed by their sources.
 tools_out=$(kindtools_dir)

@@ -6,6 +6,8 @@
 #        cluster.sh load IMAGE... `kind load docker-image` the images into it
 #        cluster.sh kubeconfig    print its kubeconfig path
 #        cluster.sh node-image    print the node image `up` would use (building it when needed)
+#        cluster.sh metrics-server-image  print the metrics-server image (building it when needed)
+#        cluster.sh metrics-ready         wait until the resource metrics API answers (`kubectl top nodes`)
 #
 # Node image: $PREDICTFLOW_KIND_NODE_IMAGE when set; else kindest/node:$K8S_VERSION when it is
 # present or can be pulled; else one assembled locally by build-node-image.sh.
@@ -52,12 +54,54 @@ ensure_network_policies() {
     --timeout=180s >&2
 }
 
+# metrics-server from build-components.sh in an image of its own; the tag carries the hash of
+# the binary and the Dockerfile, so an unchanged one is reused.
+metrics_server_image() {
+  "$KIND_DIR/build-components.sh" metrics-server
+  local dockerfile=$KIND_DIR/images/metrics-server/Dockerfile
+  local image=$METRICS_SERVER_IMAGE_REPO:$METRICS_SERVER_VERSION-$(hash_inputs "$dockerfile" "$METRICS_SERVER_BIN")
+  if ! image_exists "$image"; then
+    local ctx=$KIND_CACHE/build/images/metrics-server
+    rm -rf "$ctx" && mkdir -p "$ctx"
+    cp "$dockerfile" "$METRICS_SERVER_BIN" "$ctx/"
+    docker_build -q -t "$image" "$ctx" >/dev/null
+    say "built $image"
+  fi
+  echo "$image"
+}
+
+# Every cluster, on kind's node images or ours, gets the resource metrics API (idempotent: kind
+# skips an image the node already holds, and re-applying the same manifest rolls nothing out). Not
+# waited for here: it becomes ready while the project's images load (`metrics-ready`).
+ensure_metrics_server() {
+  local image
+  image=$(metrics_server_image)
+  say "installing metrics-server ($image)"
+  load "$image"
+  sed "s#@IMAGE@#$image#" "$KIND_DIR/manifests/metrics-server.yaml" \
+    | "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" apply -f - >&2
+  say "metrics-server applied"
+}
+
+metrics_ready() {
+  local kubectl=("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH") deadline=$((SECONDS + 240))
+  "${kubectl[@]}" -n kube-system rollout status deployment/metrics-server --timeout=180s >&2
+  "${kubectl[@]}" wait apiservice/v1beta1.metrics.k8s.io --for=condition=Available --timeout=120s >&2
+  # Available means the API server reaches metrics-server; `top` needs a node's first sample.
+  until "${kubectl[@]}" top nodes >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || { "${kubectl[@]}" top nodes >&2 || true; die "kubectl top nodes does not answer"; }
+    sleep 1
+  done
+  "${kubectl[@]}" top nodes >&2
+}
+
 up() {
   mkdir -p "$KIND_CACHE"
   [[ -x $KIND ]] || "$REPO_DIR/e2e/tools/build-binaries.sh" kind
   if cluster_exists && "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get --raw /readyz >/dev/null 2>&1; then
     say "reusing the running cluster $CLUSTER_NAME"
     ensure_network_policies
+    ensure_metrics_server
     echo "export KUBECONFIG=$KUBECONFIG_PATH"
     return
   fi
@@ -76,6 +120,7 @@ up() {
     die "kind create cluster failed; node logs in $logs"
   fi
   ensure_network_policies
+  ensure_metrics_server
   # The small image the cluster smoke tests run (e2e/tests/test_kind_cluster.py).
   load "$("$KIND_DIR/build-node-image.sh" smoke)"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
@@ -98,5 +143,7 @@ case ${1:-} in
   load) shift; load "$@" ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
   node-image) choose_node_image ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  metrics-server-image) metrics_server_image ;;
+  metrics-ready) metrics_ready ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

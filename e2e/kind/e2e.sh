@@ -46,8 +46,11 @@ venv=$("$REPO_DIR/e2e/tools/ensure-venv.sh")
 version=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$REPO_DIR/pyproject.toml")
 project_images=(predictflow/operator:$version predictflow/runtime:$version predictflow/serving:$version predictflow/redis:$version)
 
+timed metrics-server-image "$KIND_DIR/cluster.sh" metrics-server-image >/dev/null
 PREDICTFLOW_KIND_NODE_IMAGE=$node_image timed cluster "$KIND_DIR/cluster.sh" up >/dev/null
 timed load-images "$KIND_DIR/cluster.sh" load "${project_images[@]}"
+# metrics-server starts while the images load; what is left of its start-up is this stage.
+timed metrics-api "$KIND_DIR/cluster.sh" metrics-ready
 [[ $mode == up ]] && exit 0
 
 export KUBECONFIG

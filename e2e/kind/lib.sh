@@ -10,6 +10,7 @@ export ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 export HELM_VERSION=${HELM_VERSION:-v3.22.0}
 export KIND_VERSION=${KIND_VERSION:-v0.33.0}
 export KUBE_NETWORK_POLICIES_VERSION=${KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}
+export METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.9.0}
 export GOFLAGS=${GOFLAGS:--mod=mod}
 
 K8S_BIN=$CACHE/bin/k8s-$K8S_VERSION
@@ -23,6 +24,9 @@ NODE_IMAGE_REPO=predictflow-kind/node
 # The NetworkPolicy enforcer of locally built nodes (build-components.sh, build-node-image.sh).
 NETWORK_POLICIES_BIN=$CACHE/bin/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION/cmd
 NETWORK_POLICIES_IMAGE=predictflow-kind/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION
+# The resource metrics API (kubectl top, HorizontalPodAutoscalers) on every cluster (cluster.sh).
+METRICS_SERVER_BIN=$CACHE/bin/metrics-server-$METRICS_SERVER_VERSION/metrics-server
+METRICS_SERVER_IMAGE_REPO=predictflow-kind/metrics-server
 
 say() { echo "[$(date +%H:%M:%S)] ${KIND_LOG_PREFIX:-kind}: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }

@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -188,3 +188,25 @@ def dump_diagnostics(kube: Kubectl, namespaces: list[str], directory: Path) -> P
             previous = scoped.run("logs", pod, "--all-containers", "--prefix", "--previous", "--tail=200", check=False)
             (directory / f"{namespace}-{name}.log").write_text(logs + ("\n--- previous ---\n" + previous if previous else ""))
     return directory
+
+
+def helm(kube: Kubectl, *args: str, timeout: float = 600) -> None:
+    """helm ($HELM, else on PATH) against the cluster kube points at; fails with helm's message."""
+    binary = os.environ.get("HELM") or shutil.which("helm") or "helm"
+    result = subprocess.run([binary, "--kubeconfig", kube.kubeconfig, *args], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def terminal_writer(config: Any) -> Callable[[str], None]:
+    """Writes a line to the test run's output past output capture, so measurements show, passed or not."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if terminal is None:
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"e2e: {line}")
+
+    return write
