@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from kind_support import Kubectl
+from kind_support import CHART, OPERATOR_NAMESPACE, RELEASE, Kubectl, helm
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,6 +29,20 @@ def kube() -> Kubectl:
     kube = Kubectl.from_env()
     kube.run("get", "--raw", "/readyz")
     return kube
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kubectl) -> Iterator[None]:
+    """The operator chart, installed once for every module of the session."""
+    assert (CHART / "Chart.yaml").is_file(), f"the operator chart is missing at {CHART}"
+    kube.run("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    # helm installs crds/ only on a first install; applying them keeps a reused cluster current.
+    kube.run("apply", "--server-side", "--force-conflicts", "-f", str((CHART / "crds").resolve()))
+    # two replicas on a Lease: the storage-class test kills the leader in the middle of a switch
+    helm(kube, "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m",
+         "--set", "leaderElection.enabled=true", "--set", "replicaCount=2")
+    yield
+    helm(kube, "uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait", "--timeout", "3m", timeout=300)
 
 
 @pytest.fixture(scope="session")

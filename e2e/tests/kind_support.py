@@ -19,6 +19,9 @@ from predictflow_devtools.processes import spawn
 from predictflow_devtools.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "predictflow-operator"
+OPERATOR_NAMESPACE = "predictflow-system"
+RELEASE = "predictflow"
 
 
 class KubectlError(RuntimeError):

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from kind_support import REPO, Kubectl, condition, dump_diagnostics, helm, pod_ready, terminal_writer
+from kind_support import OPERATOR_NAMESPACE, REPO, Kubectl, condition, dump_diagnostics, pod_ready, terminal_writer
 from predictflow_devtools.waiting import eventually
 from stand_ins import InClusterLoad
 
@@ -28,9 +28,6 @@ pytestmark = [pytest.mark.kind, pytest.mark.timeout(900)]
 VERSION = os.environ.get("PREDICTFLOW_E2E_IMAGE_VERSION", "0.1.0")
 RUNTIME_IMAGE = f"predictflow/runtime:{VERSION}"
 REDIS_IMAGE = f"predictflow/redis:{VERSION}"
-CHART = REPO / "charts" / "predictflow-operator"
-OPERATOR_NAMESPACE = "predictflow-system"
-RELEASE = "predictflow"
 NAME = "scaled"
 SERVING = f"{NAME}-serving"
 SERVING_SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=serving"
@@ -45,20 +42,8 @@ def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return terminal_writer(request.config)
 
 
-@pytest.fixture(scope="session")
-def operator_chart(kube: Kubectl) -> Iterator[None]:
-    """The operator chart, with the values test_kind_featurestore.py installs it with, so that its
-    own `helm upgrade --install` later in the session changes nothing."""
-    kube.run("create", "namespace", OPERATOR_NAMESPACE, check=False)
-    kube.run("apply", "--server-side", "--force-conflicts", "-f", str((CHART / "crds").resolve()))
-    helm(kube, "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m",
-         "--set", "leaderElection.enabled=true", "--set", "replicaCount=2")
-    yield
-    helm(kube, "uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait", "--timeout", "3m")
-
-
 @pytest.fixture(scope="module")
-def ns(kube: Kubectl, operator_chart: None) -> Iterator[Kubectl]:
+def ns(kube: Kubectl, operator: None) -> Iterator[Kubectl]:
     namespace = f"pf-e2e-scale-{uuid.uuid4().hex[:6]}"
     kube.run("create", "namespace", namespace)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from kind_support import (
+    OPERATOR_NAMESPACE,
     REPO,
     Kubectl,
     KubectlError,
@@ -41,9 +41,6 @@ pytestmark = [pytest.mark.kind, pytest.mark.timeout(1200)]
 VERSION = os.environ.get("PREDICTFLOW_E2E_IMAGE_VERSION", "0.1.0")
 RUNTIME_IMAGE = f"predictflow/runtime:{VERSION}"
 REDIS_IMAGE = f"predictflow/redis:{VERSION}"
-CHART = REPO / "charts" / "predictflow-operator"
-OPERATOR_NAMESPACE = "predictflow-system"
-RELEASE = "predictflow"
 NAME = "churn"
 SERVING = f"{NAME}-serving"
 REDIS_POD = f"{NAME}-redis-0"
@@ -77,29 +74,6 @@ def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
             terminal.write_line(f"e2e: {line}")
 
     return write
-
-
-@pytest.fixture(scope="module")
-def operator(kube: Kubectl) -> Iterator[None]:
-    assert (CHART / "Chart.yaml").is_file(), f"the operator chart is missing at {CHART}"
-    helm = os.environ.get("HELM", "helm")
-    kube.run("create", "namespace", OPERATOR_NAMESPACE, check=False)
-
-    def helm_run(*args: str) -> None:
-        result = subprocess.run(
-            [helm, "--kubeconfig", kube.kubeconfig, *args], capture_output=True, text=True, timeout=600
-        )
-        assert result.returncode == 0, f"helm {' '.join(args)} failed: {result.stderr}"
-
-    # helm installs crds/ only on a first install; applying them keeps a reused cluster current.
-    kube.run("apply", "--server-side", "--force-conflicts", "-f", str((CHART / "crds").resolve()))
-    # two replicas on a Lease: the storage-class test kills the leader in the middle of a switch
-    helm_run("upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m",
-             "--set", "leaderElection.enabled=true", "--set", "replicaCount=2")
-    try:
-        yield
-    finally:
-        helm_run("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "3m")
 
 
 @pytest.fixture(scope="module")
