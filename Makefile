@@ -88,7 +88,7 @@ test-unit: deps tools
 	@$(VENV)/bin/python -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: deps ## latency benchmarks against a real redis-server; writes bench/results.json
+bench: deps ## latency and throughput benchmarks against a real redis-server and `feast serve`; writes bench/results.json and bench/throughput.png
 	@$(VENV)/bin/python -m bench.run
 
 .PHONY: bench-operator

@@ -1,6 +1,6 @@
-"""Latency benchmark: the fast lookup against raw redis-py and Feast, predict against an echo.
+"""Serving benchmarks: the fast lookup against raw redis-py and Feast, predict against an echo, throughput against `feast serve`.
 
-    python -m bench.run [--quick] [--out bench/results.json]     (run from the repository root)
+    python -m bench.run [--quick] [--only lookup|predict|throughput] [--out bench/results.json]   (from the repository root)
 
 Starts its own redis-server on loopback, fills it with the example data through the
 materialization job, trains the model, and serves both the churn service and a constant-echo
@@ -13,6 +13,9 @@ warm-up, on the same keys:
 - lookup `feast`: FeatureStore.get_online_features(...).to_dict();
 - predict `ours` / `echo`: POST /predict {"customer_id": N} over a keep-alive HTTP connection.
 Calls of the variants alternate one by one, so background load on the machine hits them alike.
+Then the serving throughput benchmark (bench/throughput.py) runs on the same stack: closed-loop
+load at rising concurrency against ours and `feast serve`, one worker each; it also writes
+bench/throughput.png next to the results.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from bench import throughput
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.redis_server import start_redis
 from predictflow_devtools.devstack import BentoServer, LocalStack, prepare_stack
@@ -42,6 +46,8 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 CUSTOMERS = 1000
 FIRST_CUSTOMER = 1001
 TARGET_RATIO = 1.5
+PARTS = ("lookup", "predict", "throughput")
+PLOT = "throughput.png"
 
 
 @dataclass(frozen=True)
@@ -220,33 +226,45 @@ def machine() -> str:
 
 
 def ratios(results: dict) -> dict[str, float]:
-    lookup, predict = results["lookup"], results["predict"]
-    return {
-        "lookup entities_1 ours/raw p99": lookup["entities_1"]["ours_p99_ms"] / lookup["entities_1"]["raw_p99_ms"],
-        "lookup entities_100 ours/raw p99": lookup["entities_100"]["ours_p99_ms"] / lookup["entities_100"]["raw_p99_ms"],
-        "predict ours/echo p99": predict["ours_p99_ms"] / predict["echo_p99_ms"],
-    }
+    found = {}
+    if "lookup" in results:
+        lookup = results["lookup"]
+        found["lookup entities_1 ours/raw p99"] = lookup["entities_1"]["ours_p99_ms"] / lookup["entities_1"]["raw_p99_ms"]
+        found["lookup entities_100 ours/raw p99"] = lookup["entities_100"]["ours_p99_ms"] / lookup["entities_100"]["raw_p99_ms"]
+    if "predict" in results:
+        found["predict ours/echo p99"] = results["predict"]["ours_p99_ms"] / results["predict"]["echo_p99_ms"]
+    return found
 
 
 def report(results: dict) -> str:
     lines = [f"machine: {results['machine']}"]
+    if "lookup" in results:
+        lines += lookup_report(results["lookup"])
+    if "predict" in results:
+        predict = results["predict"]
+        lines.append(
+            f"predict:               ours p50 {predict['ours_p50_ms']:.3f} p99 {predict['ours_p99_ms']:.3f} ms | "
+            f"echo p50 {predict['echo_p50_ms']:.3f} p99 {predict['echo_p99_ms']:.3f} ms"
+        )
+    for name, value in ratios(results).items():
+        verdict = "meets" if value <= TARGET_RATIO else "MISSES"
+        lines.append(f"{name}: {value:.2f} ({verdict} the {TARGET_RATIO} target)")
+    if "throughput" in results:
+        lines.append(throughput.report(results["throughput"]))
+    return "\n".join(lines)
+
+
+def lookup_report(lookup: dict) -> list[str]:
+    lines = []
     for size in ("entities_1", "entities_100"):
-        entry = results["lookup"][size]
+        entry = lookup[size]
         lines.append(
             f"lookup {size:>12}: ours p50 {entry['ours_p50_ms']:.3f} p99 {entry['ours_p99_ms']:.3f} ms | "
             f"raw p50 {entry['raw_p50_ms']:.3f} p99 {entry['raw_p99_ms']:.3f} ms | "
             f"feast p50 {entry['feast_p50_ms']:.3f} p99 {entry['feast_p99_ms']:.3f} ms "
             f"(feast/ours p99 {entry['feast_p99_ms'] / entry['ours_p99_ms']:.1f}x)"
         )
-    predict = results["predict"]
-    lines.append(
-        f"predict:               ours p50 {predict['ours_p50_ms']:.3f} p99 {predict['ours_p99_ms']:.3f} ms | "
-        f"echo p50 {predict['echo_p50_ms']:.3f} p99 {predict['echo_p99_ms']:.3f} ms"
-    )
-    for name, value in ratios(results).items():
-        verdict = "meets" if value <= TARGET_RATIO else "MISSES"
-        lines.append(f"{name}: {value:.2f} ({verdict} the {TARGET_RATIO} target)")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,29 +273,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable); default: all")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    parts = args.only or list(PARTS)
 
     directory = Path(tempfile.mkdtemp(prefix="predictflow-bench-"))
     redis = start_redis(directory / "redis")
+    results: dict[str, Any] = {}
+    started = time.monotonic()
     try:
         print("preparing: example data, materialization, model ...", flush=True)
         stack = prepare_stack(directory / "stack", redis, customers=CUSTOMERS)
-        print("measuring feature lookups ...", flush=True)
-        lookup = lookup_benchmark(stack, plan, args.seed)
-        print("measuring predict over HTTP ...", flush=True)
-        predict = predict_benchmark(stack, plan, args.seed)
+        if "lookup" in parts:
+            print(f"[{time.monotonic() - started:.0f} s] measuring feature lookups ...", flush=True)
+            results["lookup"] = lookup_benchmark(stack, plan, args.seed)
+        if "predict" in parts:
+            print(f"[{time.monotonic() - started:.0f} s] measuring predict over HTTP ...", flush=True)
+            results["predict"] = predict_benchmark(stack, plan, args.seed)
+        if "throughput" in parts:
+            print(f"[{time.monotonic() - started:.0f} s] measuring serving throughput under closed-loop load ...", flush=True)
+            results["throughput"] = throughput.throughput_benchmark(
+                stack,
+                range(FIRST_CUSTOMER, FIRST_CUSTOMER + CUSTOMERS),
+                throughput.QUICK if args.quick else throughput.FULL,
+                args.seed,
+                args.out.parent / PLOT,
+            )
     finally:
         redis.stop()
         shutil.rmtree(directory, ignore_errors=True)
 
-    results = {"lookup": lookup, "predict": predict, "machine": machine()}
+    results["machine"] = machine()
     kept = json.loads(args.out.read_text()) if args.out.exists() else {}
     args.out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")  # other benchmarks' keys stay
     print(report(results))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}" + (f" and {args.out.parent / PLOT}" if "throughput" in results else ""))
+    print(f"benchmark time {time.monotonic() - started:.0f} s")
     missed = [name for name, value in ratios(results).items() if value > TARGET_RATIO]
-    return 1 if args.strict and missed else 0
+    throughput_missed = "throughput" in results and not throughput.ratios_met(results["throughput"])
+    return 1 if args.strict and (missed or throughput_missed) else 0
 
 
 if __name__ == "__main__":
