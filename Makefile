@@ -46,7 +46,7 @@ tools: ## build or reuse kube-apiserver, kube-controller-manager, etcd, kubectl,
 	@$(BIN)/kube-apiserver --version
 
 .PHONY: images
-images: ## build the container images (operator, runtime, serving, redis) from a local base, tagged with the project version
+images: ## build the container images (operator, runtime, serving, redis, fraud-example) from a local base, tagged with the project version
 	@e2e/tools/ensure-docker.sh
 	@images/build.sh
 

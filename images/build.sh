@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the project's images and tags them predictflow/<name>:<version of pyproject.toml>.
 #
-# Usage: images/build.sh [IMAGE...]      images: redis operator runtime serving (default: all)
+# Usage: images/build.sh [IMAGE...]      images: redis operator runtime serving fraud-example
+#                                        (default: all); fraud-example is the example of a user's own
+#                                        serving image, built from examples/fraud (its Dockerfile there)
 #
 # Environment:
 #   PREDICTFLOW_IMAGE_BASE  auto (default): the public bases when present or pullable, else local
@@ -21,14 +23,22 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 here=$root/images
 cache=${PREDICTFLOW_CACHE:-$HOME/.cache/predictflow}/images
 label=io.predictflow.inputs
-all_images=(redis operator runtime serving)
+all_images=(redis operator runtime serving fraud-example)
+fraud_example=$root/examples/fraud
 say() { echo "images: $*" >&2; }
 hash_of() { sha256sum | cut -c1-16; }
+# The project's images keep their Dockerfiles here; the example keeps its own beside its code.
+dockerfile_of() {
+  case $1 in
+    fraud-example) echo "$fraud_example/Dockerfile" ;;
+    *) echo "$here/$1/Dockerfile" ;;
+  esac
+}
 
 images=("$@")
 (( ${#images[@]} )) || images=("${all_images[@]}")
 for image in "${images[@]}"; do
-  [[ -f $here/$image/Dockerfile ]] || { say "unknown image $image (${all_images[*]})"; exit 2; }
+  [[ -f $(dockerfile_of "$image") ]] || { say "unknown image $image (${all_images[*]})"; exit 2; }
 done
 
 "$root/e2e/tools/ensure-docker.sh"
@@ -69,10 +79,15 @@ constraints=$cache/constraints.txt
 # base's (bookworm's python3 is 3.11.2, so redis needs async-timeout there); pip in the base
 # image, without network, then checks the set, and what it finds missing is added from the host.
 wheelhouse() {
-  local image=$1 base=$2 requirements key dir
+  local image=$1 base=$2 requirements key dir shared
   requirements=$("$venv/bin/python" "$here/requirements.py" "$image" "$root/pyproject.toml")
   key=$( { echo "$requirements"; cat "$constraints"; docker image inspect --format '{{.Id}}' "$base"; } | hash_of)
   dir=$cache/wheels/$image-$key
+  # Images with the same requirements on the same base share one set of wheels.
+  shared=$(find "$cache/wheels" -mindepth 2 -maxdepth 2 -path "*-$key/requirements.txt" -print -quit 2>/dev/null || true)
+  if [[ ! -f $dir/requirements.txt && -n $shared ]]; then
+    rm -rf "$dir" && cp -al "${shared%/requirements.txt}" "$dir"
+  fi
   if [[ ! -f $dir/requirements.txt ]]; then
     say "building the wheels of $image"
     rm -rf "$dir.partial"
@@ -121,11 +136,33 @@ project_wheel() {
   echo "$dir"
 }
 
+# wheels_beyond_runtime IMAGE BASE: the image's wheels that the runtime image does not have already
+# (with the image's requirements.txt), for images that install on the runtime's dependencies.
+wheels_beyond_runtime() {
+  local image=$1 base=$2 wheels runtime_wheels extra wheel
+  wheels=$(wheelhouse "$image" "$base")
+  runtime_wheels=$(wheelhouse runtime "$base")
+  extra=$cache/wheels/$image-extra
+  rm -rf "$extra" && mkdir -p "$extra"
+  for wheel in "$wheels"/*; do
+    [[ -e $runtime_wheels/${wheel##*/} && ${wheel##*/} != requirements.txt ]] || ln "$wheel" "$extra/"
+  done
+  echo "$extra"
+}
+
+# The predictflow-serving library wheel a user's serving image installs (cached by its sources).
+library_wheel() {
+  local wheel
+  wheel=$("$venv/bin/python" "$here/library_wheel.py") || { say "building the predictflow-serving wheel failed"; exit 1; }
+  [[ -f $wheel ]] || { say "images/library_wheel.py printed no wheel ($wheel)"; exit 1; }
+  echo "$wheel"
+}
+
 # context IMAGE [WHEELS [PROJECT [FEATURE_REPO]]]: assemble the image's build context.
 context() {
   local dir=$cache/context/$1
   rm -rf "$dir" && mkdir -p "$dir"
-  cp "$here/$1/Dockerfile" "$dir/"
+  cp "$(dockerfile_of "$1")" "$dir/Dockerfile"
   [[ -z ${2:-} ]] || cp -al "$2" "$dir/wheels"
   [[ -z ${3:-} ]] || cp -al "$3" "$dir/project"
   [[ -z ${4:-} ]] || { mkdir "$dir/feature_repo" && cp "$root"/feature_repo/churn/*.py "$dir/feature_repo/"; }
@@ -165,15 +202,15 @@ tag_runtime_dependencies() {
     || { tail -n 40 "$cache/logs/runtime-dependencies.log" >&2; exit 1; }
 }
 
-# serving is built on top of runtime, so asking for serving builds runtime first.
-[[ " ${images[*]} " == *" serving "* && " ${images[*]} " != *" runtime "* ]] && images+=(runtime)
+# serving and the example are built on the runtime's dependencies, so asking for them builds runtime first.
+[[ " ${images[*]} " =~ \ (serving|fraud-example)\  && " ${images[*]} " != *" runtime "* ]] && images+=(runtime)
 ordered=()
 for image in "${all_images[@]}"; do [[ " ${images[*]} " == *" $image "* ]] && ordered+=("$image"); done
 
 # The bases the images need, bootstrapped in parallel when they have to be made here.
 flavours=()
 [[ " ${ordered[*]} " == *" redis "* ]] && flavours+=(redis)
-[[ " ${ordered[*]} " =~ \ (operator|runtime|serving)\  ]] && flavours+=(python)
+[[ " ${ordered[*]} " =~ \ (operator|runtime|serving|fraud-example)\  ]] && flavours+=(python)
 pids=()
 for flavour in "${flavours[@]}"; do
   base_image "$flavour" >"$cache/base-$flavour.ref" &
@@ -206,15 +243,20 @@ for image in "${ordered[@]}"; do
       fi ;;
     serving)
       # Only the wheels the runtime image does not have already go into the context.
-      wheels=$(wheelhouse serving "${base[python]}")
-      runtime_wheels=$(wheelhouse runtime "${base[python]}")
-      extra=$cache/wheels/serving-extra
-      rm -rf "$extra" && mkdir -p "$extra"
-      for wheel in "$wheels"/*; do
-        [[ -e $runtime_wheels/${wheel##*/} && ${wheel##*/} != requirements.txt ]] || ln "$wheel" "$extra/"
-      done
+      extra=$(wheels_beyond_runtime serving "${base[python]}")
       dir=$(context serving "$extra")
       build serving "$dir" "RUNTIME_IMAGE=predictflow/runtime:$version" \
+        "DEPENDENCIES_IMAGE=predictflow/runtime-dependencies:$version" ;;
+    fraud-example)
+      # Built as a user builds their own serving image: the platform's dependencies, BentoML,
+      # the predictflow-serving wheel and the example's files (its generated data left out).
+      extra=$(wheels_beyond_runtime fraud-example "${base[python]}")
+      library=$(library_wheel)
+      dir=$(context fraud-example "$extra")
+      mkdir "$dir/library" && cp "$library" "$dir/library/"
+      tar -C "$fraud_example" --exclude=__pycache__ --exclude='*.pyc' --exclude=feature_repo/data -cf - fraud_example feature_repo \
+        | tar -C "$dir" -xf -
+      build fraud-example "$dir" "BASE_IMAGE=${base[python]}" \
         "DEPENDENCIES_IMAGE=predictflow/runtime-dependencies:$version" ;;
   esac
 done

@@ -12,10 +12,15 @@ import tomllib
 from pathlib import Path
 
 _RUNTIME = ("feast", "redis", "mmh3", "numpy", "pyarrow", "pandas", "pyyaml", "boto3")
+_SERVING = _RUNTIME + ("bentoml", "prometheus-client")
 IMAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "operator": ("kopf", "lightkube", "pydantic", "pyyaml", "boto3", "prometheus-client", "redis", "croniter"),
     "runtime": _RUNTIME,
-    "serving": _RUNTIME + ("bentoml", "prometheus-client"),
+    "serving": _SERVING,
+    # A user's serving image (examples/fraud): BentoML beside the runtime's dependencies, which
+    # cover those of the predictflow-serving library wheel; the same set as serving, so it shares
+    # serving's wheels.
+    "fraud-example": _SERVING,
 }
 
 

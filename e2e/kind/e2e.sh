@@ -44,7 +44,8 @@ node_image=$(timed node-image "$KIND_DIR/cluster.sh" node-image)
 timed project-images "$REPO_DIR/images/build.sh"
 venv=$("$REPO_DIR/e2e/tools/ensure-venv.sh")
 version=$("$venv/bin/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$REPO_DIR/pyproject.toml")
-project_images=(predictflow/operator:$version predictflow/runtime:$version predictflow/serving:$version predictflow/redis:$version)
+project_images=(predictflow/operator:$version predictflow/runtime:$version predictflow/serving:$version predictflow/redis:$version
+                predictflow/fraud-example:$version)
 
 timed metrics-server-image "$KIND_DIR/cluster.sh" metrics-server-image >/dev/null
 PREDICTFLOW_KIND_NODE_IMAGE=$node_image timed cluster "$KIND_DIR/cluster.sh" up >/dev/null
