@@ -85,6 +85,10 @@ REFUSED = {
         "policy.maxElastiCacheReplicas: spec.onlineStore.elasticache.replicas may be at most 2",
     ),
     "too many serving replicas": ({"project": "churn", "serving": {"replicas": 11}}, "policy.maxServingReplicas: spec.serving.replicas may be at most 10"),
+    "an autoscaler past the replica limit": (
+        {"project": "churn", "serving": {"autoscaling": {"enabled": True, "maxReplicas": 11}}},
+        "policy.maxServingReplicas: spec.serving.autoscaling.maxReplicas may be at most 10",
+    ),
 }
 
 
@@ -97,7 +101,7 @@ def test_a_featurestore_outside_the_limits_is_rejected_naming_the_rule(limited, 
 def test_a_featurestore_inside_the_limits_is_accepted(limited):
     within = {
         "project": "churn",
-        "serving": {"image": "localhost/serving:2", "replicas": 10},
+        "serving": {"image": "localhost/serving:2", "replicas": 10, "autoscaling": {"enabled": True, "maxReplicas": 10}},
         "onlineStore": {"type": "elasticache", "elasticache": {"region": "eu-west-1", "nodeType": "cache.t4g.medium", "replicas": 2}},
     }
     assert refusal(limited, within) == ""
