@@ -193,6 +193,13 @@ def apply_manifests(kubeconfig: Path, kubectl: Path, paths: list[Path]) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    if any("kind: CustomResourceDefinition" in p.read_text() for p in paths):
+        # Served only once Established: a request right after the apply can meet a 404.
+        subprocess.run(
+            [str(kubectl), f"--kubeconfig={kubeconfig}", "wait", "--for=condition=Established", "--timeout=60s", "customresourcedefinitions", "--all"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def main(argv: list[str]) -> int:
