@@ -11,7 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-_RUNTIME = ("feast", "redis", "mmh3", "numpy", "pyarrow", "pandas", "pyyaml", "boto3")
+_RUNTIME = ("feast", "redis", "hiredis", "mmh3", "numpy", "pyarrow", "pandas", "pyyaml", "boto3")
 _SERVING = _RUNTIME + ("bentoml", "prometheus-client")
 IMAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "operator": ("kopf", "lightkube", "pydantic", "pyyaml", "boto3", "prometheus-client", "redis", "croniter"),

@@ -1,0 +1,216 @@
+"""Writing a feature view's rows into Redis in Feast's layout, a batch of rows at a time.
+
+Per batch, what Feast's `RedisOnlineStore.online_write_batch` does, with the same result:
+- read each entity's `_ts:<view>` field (one pipelined HMGET per row) and drop rows whose event
+  time is not newer than the stored one (unless the store is configured with `skip_dedup`);
+- write each remaining row with one HSET of `_ts:<view>` and every feature field, then EXPIRE it
+  when the store has `key_ttl_seconds`.
+
+The commands are built as Redis protocol bytes by Arrow, the whole batch in one buffer, and sent on
+one connection in one write, and the replies are parsed by hiredis straight from the socket
+(redis-py's per-reply path costs more than building and sending the commands).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+from feast.infra.online_stores.helpers import _mmh3
+from feast.value_type import ValueType
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from .feast_encoding import concat, encode_entity_keys, encode_timestamps, encode_values
+from .offline_rows import EVENT_TIME
+
+BATCH_ROWS = 20_000
+_RECEIVE_BYTES = 1 << 20
+
+
+def _bulk_constant(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _bulk(values: pa.Array) -> pa.Array:
+    """Each value as a protocol bulk string: $<length>CRLF<bytes>CRLF."""
+    lengths = pc.binary_length(values).cast(pa.string()).cast(pa.large_binary())
+    return concat(b"$", lengths, b"\r\n", values, b"\r\n")
+
+
+def _array_header(items: int) -> bytes:
+    return b"*%d\r\n" % items
+
+
+def protocol_bytes(commands: pa.Array) -> memoryview:
+    """The bytes of every row of a binary array, back to back, without copying."""
+    offsets = np.frombuffer(commands.buffers()[1], dtype=np.int64, count=len(commands) + 1, offset=commands.offset * 8)
+    return memoryview(commands.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+
+
+def _event_nanos(raw: bytes | None) -> int:
+    if not raw:
+        return 0
+    stamp = Timestamp.FromString(raw)
+    return stamp.seconds * 1_000_000_000 + stamp.nanos
+
+
+@dataclass(frozen=True)
+class ViewLayout:
+    """What one feature view's rows become in Redis."""
+
+    project: str
+    view_name: str  # as the online store names it (versioned where the registry says so)
+    join_keys: Mapping[str, ValueType]
+    features: Sequence[tuple[str, ValueType]]
+    key_ttl_seconds: int = 0
+    skip_dedup: bool = False
+
+    @property
+    def timestamp_field(self) -> bytes:
+        return f"_ts:{self.view_name}".encode()
+
+    def feature_field(self, feature: str) -> bytes:
+        return _mmh3(f"{self.view_name}:{feature}")
+
+
+@dataclass
+class WriteCount:
+    rows: int = 0  # handed to the writer
+    written: int = 0  # newer than what the store held
+    batches: int = 0
+
+
+class Pipeline:
+    """Protocol bytes out, replies in, on one connection of a redis-py client."""
+
+    def __init__(self, client: redis.Redis):
+        self._client = client
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            yield connection
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: never reuse it
+            raise
+        finally:
+            pool.release(connection)
+
+    def execute(self, payload: memoryview, replies: int) -> list[Any]:
+        """Send `payload` (that many commands), return their replies; the first error reply raises."""
+        with self._connection() as connection:
+            connection.send_packed_command([payload], check_health=True)
+            # a pooled connection holds no unread reply, so its socket carries exactly these
+            return _read_replies(connection._sock, replies)
+
+    def execute_counting(self, payload: memoryview, replies: int) -> None:
+        """Like `execute`, for commands whose every reply is a non-negative integer (HSET, EXPIRE):
+        the replies are counted, not parsed, unless one is an error."""
+        with self._connection() as connection:
+            connection.send_packed_command([payload], check_health=True)
+            _count_integer_replies(connection._sock, replies)
+
+
+def _count_integer_replies(sock: Any, count: int) -> None:
+    """Each such reply is one line, `:<digits>` or an error `-<message>`, ended by CRLF."""
+    received = bytearray()
+    lines = 0
+    while lines < count:
+        data = sock.recv(_RECEIVE_BYTES)
+        if not data:
+            raise redis.ConnectionError("Redis closed the connection before answering every command")
+        lines += data.count(b"\n")
+        received += data
+    if b"-" in received:
+        _read_replies(_Replay(bytes(received)), count)  # raises the first error with its message
+
+
+class _Replay:
+    """Bytes already received, read again as a socket would give them."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def recv(self, _size: int) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def _read_replies(sock: Any, count: int) -> list[Any]:
+    reader = hiredis.Reader(replyError=redis.ResponseError)
+    replies: list[Any] = []
+    gets, append = reader.gets, replies.append
+    while len(replies) < count:
+        reply = gets()
+        if reply is False:
+            data = sock.recv(_RECEIVE_BYTES)
+            if not data:
+                raise redis.ConnectionError("Redis closed the connection before answering every command")
+            reader.feed(data)
+        elif isinstance(reply, redis.ResponseError):
+            raise reply
+        else:
+            append(reply)
+    return replies
+
+
+class ViewWriter:
+    """Writes one view's rows (a table with its join keys, features and EVENT_TIME) as Feast does."""
+
+    def __init__(self, layout: ViewLayout, pipeline: Pipeline, batch_rows: int = BATCH_ROWS):
+        self.layout = layout
+        self._pipeline = pipeline
+        self._batch_rows = batch_rows
+        fields = 1 + len(layout.features)
+        self._hset_header = _array_header(2 + 2 * fields) + _bulk_constant(b"HSET")
+        self._timestamp_field = _bulk_constant(layout.timestamp_field)
+        self._feature_fields = [_bulk_constant(layout.feature_field(name)) for name, _ in layout.features]
+        self._hmget_header = _array_header(3) + _bulk_constant(b"HMGET")
+        ttl = layout.key_ttl_seconds
+        self._expire = (_array_header(3) + _bulk_constant(b"EXPIRE"), _bulk_constant(str(ttl).encode())) if ttl else None
+
+    def write(self, table: pa.Table) -> WriteCount:
+        count = WriteCount()
+        for batch in table.to_batches(max_chunksize=self._batch_rows):
+            self._write_batch(pa.Table.from_batches([batch]), count)
+        return count
+
+    def _newer(self, keys: pa.Array, event_nanos: np.ndarray) -> np.ndarray:
+        """Which rows are newer than the event time the store holds for their entity."""
+        reads = concat(self._hmget_header, _bulk(keys), self._timestamp_field)
+        replies = self._pipeline.execute(protocol_bytes(reads), len(keys))
+        stored = np.fromiter((_event_nanos(reply[0]) for reply in replies), dtype=np.int64, count=len(replies))
+        return (stored == 0) | (event_nanos > stored)
+
+    def _write_batch(self, batch: pa.Table, count: WriteCount) -> None:
+        layout = self.layout
+        count.rows += batch.num_rows
+        count.batches += 1
+        keys = encode_entity_keys(batch, layout.join_keys, layout.project)
+        stamps, event_nanos = encode_timestamps(batch.column(EVENT_TIME))
+        if not layout.skip_dedup:
+            newer = self._newer(keys, event_nanos)
+            if not newer.all():
+                mask = pa.array(newer)
+                batch, keys, stamps = batch.filter(mask), keys.filter(mask), stamps.filter(mask)
+        if batch.num_rows == 0:
+            return
+        key_bulks = _bulk(keys)
+        parts: list[Any] = [self._hset_header, key_bulks, self._timestamp_field, _bulk(stamps)]
+        for (name, value_type), field in zip(layout.features, self._feature_fields, strict=True):
+            parts += [field, _bulk(encode_values(batch.column(name), value_type))]
+        commands_per_row = 1
+        if self._expire is not None:
+            parts += [self._expire[0], key_bulks, self._expire[1]]
+            commands_per_row = 2
+        self._pipeline.execute_counting(protocol_bytes(concat(*parts)), batch.num_rows * commands_per_row)
+        count.written += batch.num_rows
