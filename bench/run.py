@@ -16,6 +16,8 @@ Calls of the variants alternate one by one, so background load on the machine hi
 Then the serving throughput benchmark (bench/throughput.py) runs on the same stack: closed-loop
 load at rising concurrency against ours and `feast serve`, one worker each; it also writes
 bench/throughput.png next to the results.
+Last, the backfill benchmark (bench/backfill.py): the fast materialization path against Feast's own
+over 200,000 customers, into a redis-server of its own.
 """
 
 from __future__ import annotations
@@ -31,22 +33,23 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from bench import throughput
+from bench import backfill, throughput
+from predictflow_devtools.devstack import BentoServer, LocalStack, prepare_stack
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.redis_server import start_redis
-from predictflow_devtools.devstack import BentoServer, LocalStack, prepare_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CUSTOMERS = 1000
 FIRST_CUSTOMER = 1001
 TARGET_RATIO = 1.5
-PARTS = ("lookup", "predict", "throughput")
+PARTS = ("lookup", "predict", "throughput", "backfill")
 PLOT = "throughput.png"
 
 
@@ -251,6 +254,8 @@ def report(results: dict) -> str:
         lines.append(f"{name}: {value:.2f} ({verdict} the {TARGET_RATIO} target)")
     if "throughput" in results:
         lines.append(throughput.report(results["throughput"]))
+    if "backfill" in results:
+        lines.append(backfill.report(results["backfill"]))
     return "\n".join(lines)
 
 
@@ -273,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    parser.add_argument("--backfill-customers", type=int, default=backfill.BACKFILL_CUSTOMERS)
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable); default: all")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -283,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {}
     started = time.monotonic()
     try:
-        print("preparing: example data, materialization, model ...", flush=True)
-        stack = prepare_stack(directory / "stack", redis, customers=CUSTOMERS)
+        serving_parts = [part for part in parts if part != "backfill"]
+        if serving_parts:
+            print("preparing: example data, materialization, model ...", flush=True)
+            stack = prepare_stack(directory / "stack", redis, customers=CUSTOMERS)
         if "lookup" in parts:
             print(f"[{time.monotonic() - started:.0f} s] measuring feature lookups ...", flush=True)
             results["lookup"] = lookup_benchmark(stack, plan, args.seed)
@@ -300,6 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.seed,
                 args.out.parent / PLOT,
             )
+        if "backfill" in parts:
+            print(f"[{time.monotonic() - started:.0f} s] measuring backfill throughput, ours and Feast's ...", flush=True)
+            backfill_redis = start_redis(directory / "backfill-redis")
+            try:
+                results["backfill"] = backfill.backfill_benchmark(directory, backfill_redis, args.backfill_customers)
+            finally:
+                backfill_redis.stop()
     finally:
         redis.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -312,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"benchmark time {time.monotonic() - started:.0f} s")
     missed = [name for name, value in ratios(results).items() if value > TARGET_RATIO]
     throughput_missed = "throughput" in results and not throughput.ratios_met(results["throughput"])
-    return 1 if args.strict and (missed or throughput_missed) else 0
+    backfill_missed = "backfill" in results and not backfill.ratios_met(results["backfill"])
+    return 1 if args.strict and (missed or throughput_missed or backfill_missed) else 0
 
 
 if __name__ == "__main__":

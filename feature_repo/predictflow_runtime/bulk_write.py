@@ -6,14 +6,15 @@ Per batch, what Feast's `RedisOnlineStore.online_write_batch` does, with the sam
 - write each remaining row with one HSET of `_ts:<view>` and every feature field, then EXPIRE it
   when the store has `key_ttl_seconds`.
 
-The commands are built as Redis protocol bytes by Arrow, the whole batch in one buffer, and sent on
-one connection in one write, and the replies are parsed by hiredis straight from the socket
+The commands are built as Redis protocol bytes by Arrow, the whole batch in one buffer (the next
+batch is encoded while this one is sent and run), and sent on one connection in one write, and the replies are parsed by hiredis straight from the socket
 (redis-py's per-reply path costs more than building and sending the commands).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,11 @@ class WriteCount:
     rows: int = 0  # handed to the writer
     written: int = 0  # newer than what the store held
     batches: int = 0
+
+    def add(self, other: WriteCount) -> None:
+        self.rows += other.rows
+        self.written += other.written
+        self.batches += other.batches
 
 
 class Pipeline:
@@ -179,38 +185,58 @@ class ViewWriter:
         self._expire = (_array_header(3) + _bulk_constant(b"EXPIRE"), _bulk_constant(str(ttl).encode())) if ttl else None
 
     def write(self, table: pa.Table) -> WriteCount:
+        """Encode batch i+1 while batch i's commands travel and Redis runs them (socket waits and
+        Arrow's kernels release the GIL, so both cores work)."""
         count = WriteCount()
-        for batch in table.to_batches(max_chunksize=self._batch_rows):
-            self._write_batch(pa.Table.from_batches([batch]), count)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-writer") as sender:
+            in_flight: Future[None] | None = None
+            for batch in table.to_batches(max_chunksize=self._batch_rows):
+                encoded = self._encode(batch)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = sender.submit(self._send, encoded, count)
+            if in_flight is not None:
+                in_flight.result()
         return count
 
-    def _newer(self, keys: pa.Array, event_nanos: np.ndarray) -> np.ndarray:
-        """Which rows are newer than the event time the store holds for their entity."""
-        reads = concat(self._hmget_header, _bulk(keys), self._timestamp_field)
-        replies = self._pipeline.execute(protocol_bytes(reads), len(keys))
-        stored = np.fromiter((_event_nanos(reply[0]) for reply in replies), dtype=np.int64, count=len(replies))
-        return (stored == 0) | (event_nanos > stored)
-
-    def _write_batch(self, batch: pa.Table, count: WriteCount) -> None:
+    def _encode(self, batch: pa.RecordBatch) -> EncodedBatch:
+        """Every row's HMGET of its stored event time and its HSET (+EXPIRE), as protocol bytes."""
         layout = self.layout
-        count.rows += batch.num_rows
-        count.batches += 1
-        keys = encode_entity_keys(batch, layout.join_keys, layout.project)
+        keys = _bulk(encode_entity_keys(pa.Table.from_batches([batch]), layout.join_keys, layout.project))
         stamps, event_nanos = encode_timestamps(batch.column(EVENT_TIME))
-        if not layout.skip_dedup:
-            newer = self._newer(keys, event_nanos)
-            if not newer.all():
-                mask = pa.array(newer)
-                batch, keys, stamps = batch.filter(mask), keys.filter(mask), stamps.filter(mask)
-        if batch.num_rows == 0:
-            return
-        key_bulks = _bulk(keys)
-        parts: list[Any] = [self._hset_header, key_bulks, self._timestamp_field, _bulk(stamps)]
+        reads = None if layout.skip_dedup else concat(self._hmget_header, keys, self._timestamp_field)
+        parts: list[Any] = [self._hset_header, keys, self._timestamp_field, _bulk(stamps)]
         for (name, value_type), field in zip(layout.features, self._feature_fields, strict=True):
             parts += [field, _bulk(encode_values(batch.column(name), value_type))]
-        commands_per_row = 1
         if self._expire is not None:
-            parts += [self._expire[0], key_bulks, self._expire[1]]
-            commands_per_row = 2
-        self._pipeline.execute_counting(protocol_bytes(concat(*parts)), batch.num_rows * commands_per_row)
-        count.written += batch.num_rows
+            parts += [self._expire[0], keys, self._expire[1]]
+        return EncodedBatch(batch.num_rows, reads, event_nanos, concat(*parts), 1 if self._expire is None else 2)
+
+    def _newer(self, encoded: EncodedBatch) -> np.ndarray | None:
+        """Which rows are newer than the event time the store holds for their entity (None: all)."""
+        if encoded.reads is None:
+            return None
+        replies = self._pipeline.execute(protocol_bytes(encoded.reads), encoded.rows)
+        stored = np.fromiter((_event_nanos(reply[0]) for reply in replies), dtype=np.int64, count=len(replies))
+        newer = (stored == 0) | (encoded.event_nanos > stored)
+        return None if newer.all() else newer
+
+    def _send(self, encoded: EncodedBatch, count: WriteCount) -> None:
+        count.rows += encoded.rows
+        count.batches += 1
+        writes = encoded.writes
+        newer = self._newer(encoded)
+        if newer is not None:
+            writes = writes.filter(pa.array(newer))
+        if len(writes):
+            self._pipeline.execute_counting(protocol_bytes(writes), len(writes) * encoded.commands_per_row)
+        count.written += len(writes)
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    rows: int
+    reads: pa.Array | None  # per row: HMGET key _ts:<view>; None when the store skips that check
+    event_nanos: np.ndarray
+    writes: pa.Array  # per row: HSET (and EXPIRE)
+    commands_per_row: int

@@ -8,19 +8,25 @@ client would get, not of bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import pyarrow as pa
 from feast import FeatureStore
 
 SAMPLE = 100
 
 
-def sample_entities(view: Any, limit: int = SAMPLE) -> list[dict[str, Any]]:
+EntityFilter = Callable[[pa.Table], Any]  # a table of join keys -> a boolean mask of the rows to keep
+
+
+def sample_entities(view: Any, limit: int = SAMPLE, keep: EntityFilter | None = None) -> list[dict[str, Any]]:
     import pyarrow.dataset as ds
 
     keys = [column.name for column in view.entity_columns]
     table = ds.dataset(view.batch_source.path, format="parquet").to_table(columns=keys)
+    if keep is not None:
+        table = table.filter(pa.array(keep(table)))
     rows = sorted({tuple(row[k] for k in keys) for row in table.to_pylist()})[:limit]
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -31,11 +37,14 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def compare_sample(new: FeatureStore, serving: FeatureStore, views: Sequence[Any], limit: int = SAMPLE) -> dict[str, Any]:
+def compare_sample(
+    new: FeatureStore, serving: FeatureStore, views: Sequence[Any], limit: int = SAMPLE, keep: Callable[[Any], EntityFilter | None] | None = None
+) -> dict[str, Any]:
+    """`keep(view)` narrows a view's sample to the entities this process wrote (a backfill slice)."""
     sampled, mismatched = 0, 0
     examples: list[dict[str, Any]] = []
     for view in views:
-        rows = sample_entities(view, limit)
+        rows = sample_entities(view, limit, keep(view) if keep else None)
         if not rows:
             continue
         features = [f"{view.name}:{field.name}" for field in view.features]

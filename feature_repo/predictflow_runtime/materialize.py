@@ -41,7 +41,7 @@ import predictflow_contract as contract
 
 from .compare import compare_sample
 from .connection import redis_client
-from .fast_path import write_view
+from .fast_path import WHOLE, Slice, sample_filter, write_view
 from .freshness import freshness_message, publish_freshness
 from .offline_rows import UnsupportedSource
 from .redaction import RedactingFormatter, secrets_from_env
@@ -98,14 +98,16 @@ def source_rows(view: Any) -> int | None:
         return None
 
 
-def compared_with_serving(store: FeatureStore, repo: Path | None, feature_views: Sequence[str] | None) -> dict[str, Any] | None:
-    """The sample comparison with the serving store, when $PREDICTFLOW_COMPARE_CONFIG names it."""
+def compared_with_serving(store: FeatureStore, repo: Path | None, feature_views: Sequence[str] | None, part: Slice = WHOLE) -> dict[str, Any] | None:
+    """The sample comparison with the serving store, when $PREDICTFLOW_COMPARE_CONFIG names it; a
+    slice compares only entities it wrote (the others may still be on their way)."""
     config = os.environ.get(contract.COMPARE_CONFIG_ENV)
     if not config:
         return None
     try:
         serving = open_store(config, repo, work_dir=tempfile.mkdtemp(prefix="predictflow-compare-"))
-        result = compare_sample(store, serving, [v for v in online_feature_views(store, feature_views) if getattr(v, "batch_source", None)])
+        views = [v for v in online_feature_views(store, feature_views) if getattr(v, "batch_source", None)]
+        result = compare_sample(store, serving, views, keep=lambda view: sample_filter(store, view, part))
     except Exception as error:  # reported, not fatal: the new store is what the offline store holds
         log.warning("could not compare a sample with the serving store: %s", error)
         return {"error": f"{type(error).__name__}: {error}"}
@@ -113,8 +115,9 @@ def compared_with_serving(store: FeatureStore, repo: Path | None, feature_views:
     return result
 
 
-def report_json(report: RunReport, sources: dict[str, int | None], compared: dict[str, Any] | None = None) -> str:
-    """What the operator checks before it trusts a backfill: rows written and rows the source holds."""
+def report_json(report: RunReport, sources: dict[str, int | None], compared: dict[str, Any] | None = None, part: Slice = WHOLE) -> str:
+    """What the operator checks before it trusts a backfill: rows written and rows the source holds
+    (the whole source, whatever slice this process wrote)."""
     counted = [n for n in sources.values() if n is not None]
     return json.dumps(
         {
@@ -124,6 +127,7 @@ def report_json(report: RunReport, sources: dict[str, int | None], compared: dic
             "failures": sorted(report.failures),
             "watermark": format_watermark(report.watermark),
             **({"compared": compared} if compared is not None else {}),
+            **({"slice": str(part)} if not part.whole else {}),
         },
         sort_keys=True,
         default=str,
@@ -207,17 +211,23 @@ def _write_with_feast(store: FeatureStore, view: Any, interval: Interval) -> int
     return count.rows
 
 
-def write_interval(store: FeatureStore, client: redis.Redis, view: Any, interval: Interval, writer: str) -> int:
-    """Rows written for `view` over `interval`, by the fast path unless Feast must (or is asked to) write."""
+def write_interval(store: FeatureStore, client: redis.Redis, view: Any, interval: Interval, writer: str, part: Slice = WHOLE) -> int:
+    """Rows written for `view` over `interval`, by the fast path unless Feast must (or is asked to)
+    write. Feast cannot write a slice: slice 0 writes such a view whole, the other slices skip it."""
     if writer == WRITER_FAST:
         try:
-            return write_view(store, client, view, interval).rows
+            return write_view(store, client, view, interval, part).rows
         except UnsupportedSource as reason:
             log.info("%s: written by Feast: %s", view.name, reason)
+    if part.index != 0:
+        log.info("%s: slice 0 of %d writes this view whole", view.name, part.count)
+        return 0
     return _write_with_feast(store, view, interval)
 
 
-def materialize_view(store: FeatureStore, client: redis.Redis, view: Any, now: datetime, full: bool, writer: str = WRITER_FAST) -> ViewResult:
+def materialize_view(
+    store: FeatureStore, client: redis.Redis, view: Any, now: datetime, full: bool, writer: str = WRITER_FAST, part: Slice = WHOLE
+) -> ViewResult:
     project = store.config.project
     interval = next_interval(_current_watermark(client, project, view.name), now, getattr(view, "ttl", None), full)
     kind = "full backfill" if interval.full else "incremental"
@@ -228,7 +238,7 @@ def materialize_view(store: FeatureStore, client: redis.Redis, view: Any, now: d
         log.info("%s: %s %s: nothing to do, the watermark is not behind now", view.name, kind, span)
     else:
         log.info("%s: %s %s: materializing", view.name, kind, span)
-        rows = write_interval(store, client, view, interval, writer)
+        rows = write_interval(store, client, view, interval, writer, part)
         advance_watermark(client, project, view.name, interval.end)
     seconds = time.monotonic() - started
     log.info(
@@ -254,13 +264,14 @@ def run(
     feature_views: Sequence[str] | None = None,
     clock: Callable[[], datetime] = utc_now,
     writer: str = WRITER_FAST,
+    part: Slice = WHOLE,
 ) -> RunReport:
     """Materialize every selected view up to one common `now`; publish freshness for what succeeded."""
     now = clock()
     report = RunReport(project=store.config.project, watermark=now)
     for view in online_feature_views(store, feature_views):
         try:
-            report.results.append(materialize_view(store, client, view, now, full, writer))
+            report.results.append(materialize_view(store, client, view, now, full, writer, part))
         except Exception as error:  # one broken view must not keep the others stale
             log.error("%s: materialization failed: %s", view.name, error, exc_info=log.isEnabledFor(logging.DEBUG))
             report.failures[view.name] = str(error)
@@ -296,6 +307,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="ignore watermarks: backfill every selected view")
     parser.add_argument("--feature-view", action="append", dest="feature_views", metavar="NAME", help="only this view (repeatable)")
     parser.add_argument("--writer", choices=WRITERS, default=WRITER_FAST, help="fast (Arrow, pipelined; default) or feast (FeatureStore.materialize)")
+    parser.add_argument(
+        "--slice",
+        type=Slice.parse,
+        metavar="INDEX/COUNT",
+        help="write only the entities of this slice of the hash-slot space (default: $JOB_COMPLETION_INDEX of $PREDICTFLOW_BACKFILL_SLICES, else all)",
+    )
     parser.add_argument("--config", type=Path, help="feature_store.yaml (default: $PREDICTFLOW_FEAST_CONFIG)")
     parser.add_argument("--repo", type=Path, help="feature definitions (default: $PREDICTFLOW_FEATURE_REPO)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging with tracebacks")
@@ -308,10 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store = open_store(args.config, args.repo)
         client = online_store_client(store)
-        report = run(store, client, full=args.full, feature_views=args.feature_views, writer=args.writer)
+        part = args.slice or Slice.from_env()
+        report = run(store, client, full=args.full, feature_views=args.feature_views, writer=args.writer, part=part)
         sources = {view.name: source_rows(view) for view in online_feature_views(store, args.feature_views)}
-        compared = compared_with_serving(store, args.repo, args.feature_views) if report.succeeded else None
-        write_report(report_json(report, sources, compared), os.environ.get(contract.REPORT_PATH_ENV))
+        compared = compared_with_serving(store, args.repo, args.feature_views, part) if report.succeeded else None
+        write_report(report_json(report, sources, compared, part), os.environ.get(contract.REPORT_PATH_ENV))
     except (StoreConfigError, FeastConfigError) as error:
         log.error("configuration error: %s", error)
         return EXIT_CONFIG

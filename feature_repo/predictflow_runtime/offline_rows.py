@@ -8,7 +8,7 @@ filter, sort and pick, so no row becomes a Python object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,9 +81,18 @@ def _bound(moment: datetime, column_type: pa.DataType) -> pa.Scalar:
     return pa.scalar(moment, type=column_type)
 
 
-def latest_rows(columns: SourceColumns, start: datetime, end: datetime) -> pa.Table:
+RowFilter = Callable[[pa.Table], np.ndarray]
+
+
+def source_row_count(columns: SourceColumns) -> int:
+    """All rows of the source, from Parquet metadata."""
+    return int(_dataset(columns).count_rows())
+
+
+def latest_rows(columns: SourceColumns, start: datetime, end: datetime, keep: RowFilter | None = None) -> pa.Table:
     """Per entity, its newest row with an event time in [start, end], named as the view names them,
-    the event time as EVENT_TIME (and the created time as CREATED_TIME)."""
+    the event time as EVENT_TIME (and the created time as CREATED_TIME). With `keep`, only the rows
+    it selects are held, read batch by batch, so memory follows what is kept, not the source."""
     dataset = _dataset(columns)
     wanted = [columns.source_name(name) for name in (*columns.join_keys, *columns.features)]
     times = [columns.timestamp, *([columns.created] if columns.created else [])]
@@ -95,9 +104,21 @@ def latest_rows(columns: SourceColumns, start: datetime, end: datetime) -> pa.Ta
         raise ValueError(f"the offline source {columns.path} has no column(s) {', '.join(missing)}")
     timestamp_type = dataset.schema.field(columns.timestamp).type
     event = ds.field(columns.timestamp)
-    table = dataset.to_table(columns=needed, filter=(event >= _bound(start, timestamp_type)) & (event <= _bound(end, timestamp_type)))
+    window = (event >= _bound(start, timestamp_type)) & (event <= _bound(end, timestamp_type))
     named = {**columns.renames, columns.timestamp: EVENT_TIME, **({columns.created: CREATED_TIME} if columns.created else {})}
-    table = table.rename_columns([named.get(name, name) for name in table.column_names])
+
+    def renamed(table: pa.Table) -> pa.Table:
+        return table.rename_columns([named.get(name, name) for name in table.column_names])
+
+    if keep is None:
+        table = renamed(dataset.to_table(columns=needed, filter=window))
+    else:
+        kept = []
+        for batch in dataset.to_batches(columns=needed, filter=window):
+            rows = renamed(pa.Table.from_batches([batch]))
+            kept.append(rows.filter(pa.array(keep(rows))))
+        schema = pa.schema([dataset.schema.field(name) for name in needed])
+        table = pa.concat_tables(kept) if kept else renamed(schema.empty_table())
     return newest_per_entity(table, columns.join_keys, EVENT_TIME, CREATED_TIME if columns.created else None)
 
 

@@ -24,6 +24,8 @@ import pytest
 import predictflow_contract as contract
 from predictflow_devtools import feast_config
 from predictflow_devtools.redis_server import RedisServer, start_redis
+from predictflow_runtime import fast_path
+from predictflow_runtime.fast_path import Slice
 from predictflow_runtime.materialize import WRITER_FAST, WRITER_FEAST, run
 from predictflow_runtime.store import open_store
 
@@ -227,3 +229,26 @@ def test_fast_path_writes_the_bytes_feast_writes(stores):
     fast_store, fast_server = opened[WRITER_FAST]
     later = fast_store.get_online_features(features=["typed:f_int32"], entity_rows=[{"card_id": "card-00001-é"}, {"card_id": "card-00600-é"}])
     assert later.to_dict()["f_int32"] == [(1 - 300) * 7 + 1 + 1, (600 - 300) * 7 + 1 + 0], "newer rows win, equal event times keep the stored value"
+
+
+def test_slices_and_passes_write_the_whole_together(stores, monkeypatch):
+    """Three slices (as the pods of an Indexed Job write them), each read in several passes, leave
+    the store as one Feast run does, and their row counts add up to it."""
+    offline, opened = stores
+    _write_offline(offline, "typed", _typed_rows(700, timedelta(0), 0))
+    _write_offline(offline, "stock", _stock_rows(120, timedelta(0), 0))
+    monkeypatch.setattr(fast_path, "ROWS_PER_PASS", 150)  # 1,400 typed rows / 3 slices: 4 passes each
+
+    feast_store, feast_server = opened[WRITER_FEAST]
+    os.environ[contract.REDIS_PASSWORD_ENV] = feast_server.password or ""
+    whole = run(feast_store, feast_server.client(), full=True, clock=lambda: NOW, writer=WRITER_FEAST)
+    fast_store, fast_server = opened[WRITER_FAST]
+    os.environ[contract.REDIS_PASSWORD_ENV] = fast_server.password or ""
+    sliced = [run(fast_store, fast_server.client(), full=True, clock=lambda: NOW, part=Slice(index, 3)) for index in range(3)]
+
+    assert all(report.succeeded for report in [whole, *sliced])
+    for view in ("typed", "stock"):
+        per_slice = [next(r.rows for r in report.results if r.feature_view == view) for report in sliced]
+        assert all(rows > 0 for rows in per_slice), per_slice
+        assert sum(per_slice) == next(r.rows for r in whole.results if r.feature_view == view)
+    _assert_same_keyspace(opened)
