@@ -33,6 +33,10 @@ WORK_DIR_ENV = "PREDICTFLOW_WORK_DIR"
 # A job's one-line JSON report: Kubernetes keeps the termination message for the operator to read.
 REPORT_PATH_ENV = "PREDICTFLOW_REPORT_PATH"
 TERMINATION_LOG = "/dev/termination-log"
+# A backfill Job of several pods is an Indexed Job: each pod writes the slice of the entities its
+# completion index names (Kubernetes sets JOB_COMPLETION_INDEX), out of this many.
+BACKFILL_SLICES_ENV = "PREDICTFLOW_BACKFILL_SLICES"
+COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 # Credentials of the store a pod uses (its own role) and of the store a backfill compares with.
 # Usernames are not secret; passwords come from Secrets through secretKeyRef only.

@@ -55,10 +55,15 @@ def mark_pods_ready(kube: Client, namespace: str, labels: dict[str, str], only_n
 FULL_REPORT = {"rows": 1000, "sourceRows": 1000}
 
 
-def finish_job_pods(kube: Client, namespace: str, job_name: str, succeeded: bool = True, report: dict | None = FULL_REPORT) -> int:
+def finish_job_pods(
+    kube: Client, namespace: str, job_name: str, succeeded: bool = True, report: dict | None = FULL_REPORT, index: int | None = None
+) -> int:
+    """Report the Job's pods finished (with `index`, only the pods of that completion index)."""
     # by the Job's uid: a re-created Job of the same name must not be confused with pods of the old one
     uid = kube.get(Job, job_name, namespace=namespace).metadata.uid
     pods = list(kube.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/controller-uid": uid}))
+    if index is not None:
+        pods = [pod for pod in pods if (pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index") == str(index)]
     for pod in pods:
         exit_code = 0 if succeeded else 1
         status = {

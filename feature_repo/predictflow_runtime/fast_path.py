@@ -21,6 +21,8 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.redis import _versioned_fv_name
 from feast.stream_feature_view import StreamFeatureView
 
+import predictflow_contract as contract
+
 from .bulk_write import Pipeline, ViewLayout, ViewWriter, WriteCount
 from .feast_encoding import ENTITY_VALUE_TYPES, encode_entity_keys
 from .key_slots import key_slots, slice_of_slots
@@ -31,9 +33,8 @@ SERIALIZATION_VERSION = 3
 # Rows of a source one read holds at most (about 100 bytes each once projected and sorted); a
 # larger source is read in as many passes, each keeping a disjoint range of hash slots.
 ROWS_PER_PASS = 2_000_000
-# Set by Kubernetes in every pod of an Indexed Job; the slice count comes from the operator.
-COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
-SLICES_ENV = "PREDICTFLOW_BACKFILL_SLICES"
+COMPLETION_INDEX_ENV = contract.COMPLETION_INDEX_ENV
+SLICES_ENV = contract.BACKFILL_SLICES_ENV
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ LIMITS = [
     "policy.allowedRegions={eu-west-1}",
     "policy.maxElastiCacheReplicas=2",
     "policy.maxServingReplicas=10",
+    "policy.maxBackfillParallelism=4",
 ]
 
 
@@ -45,7 +46,10 @@ def limited(own_plane):
     client.create(Namespace(metadata=ObjectMeta(name="tenant")))
     apply_featurestore(client, "tenant", {"project": "churn", "serving": {"replicas": 20}}, name="older")
     subprocess.run(
-        [str(kubectl_binary()), f"--kubeconfig={own_plane.kubeconfig}", "apply", "-f", "-"], input=render(*LIMITS), text=True, check=True,
+        [str(kubectl_binary()), f"--kubeconfig={own_plane.kubeconfig}", "apply", "-f", "-"],
+        input=render(*LIMITS),
+        text=True,
+        check=True,
     )
     # the API server picks the policy up asynchronously: wait until it refuses
     eventually(lambda: refusal(client, {"project": "churn", "serving": {"replicas": 11}}), what="the policy in force", timeout=30)
@@ -89,6 +93,10 @@ REFUSED = {
         {"project": "churn", "serving": {"autoscaling": {"enabled": True, "maxReplicas": 11}}},
         "policy.maxServingReplicas: spec.serving.autoscaling.maxReplicas may be at most 10",
     ),
+    "too many backfill pods": (
+        {"project": "churn", "materialization": {"backfillParallelism": 5}},
+        "policy.maxBackfillParallelism: spec.materialization.backfillParallelism may be at most 4",
+    ),
 }
 
 
@@ -110,7 +118,9 @@ def test_a_featurestore_inside_the_limits_is_accepted(limited):
 
 
 def test_a_featurestore_made_before_the_limits_still_takes_the_operators_writes_but_no_new_spec(limited):
-    limited.patch(FeatureStoreResource, "older", {"metadata": {"finalizers": ["kopf.zalando.org/KopfFinalizerMarker"]}}, namespace="tenant", patch_type=PatchType.MERGE)
+    limited.patch(
+        FeatureStoreResource, "older", {"metadata": {"finalizers": ["kopf.zalando.org/KopfFinalizerMarker"]}}, namespace="tenant", patch_type=PatchType.MERGE
+    )
     limited.patch(FeatureStoreResource.Status, "older", {"status": {"phase": "Ready"}}, namespace="tenant", patch_type=PatchType.MERGE)
     with pytest.raises(ApiError) as refused:
         limited.patch(FeatureStoreResource, "older", {"spec": {"serving": {"replicas": 19}}}, namespace="tenant", patch_type=PatchType.MERGE)

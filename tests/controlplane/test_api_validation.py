@@ -93,6 +93,7 @@ def test_a_minimal_spec_is_accepted_and_defaulted_by_the_schema(control_plane, n
     assert spec["onlineStore"]["redis"]["metrics"] == {"enabled": False, "resources": {}}
     assert spec["materialization"]["schedule"] == "*/30 * * * *"
     assert spec["materialization"]["freshnessThresholdSeconds"] == 0
+    assert spec["materialization"]["backfillParallelism"] == 1
     assert spec["serving"] == {
         "enabled": True, "image": "", "replicas": 1, "livenessChecksRedis": True, "onStoreDown": "stale", "ttlExpiredFeatures": "missing",
         "resources": {}, "networkPolicy": {"enabled": False}, "priorityClassName": "",

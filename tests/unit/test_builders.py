@@ -328,3 +328,19 @@ def test_a_switchs_backfill_reads_the_serving_store_through_its_compare_config()
     )
     first = materialization.backfill_job(OWNER, spec, new, RUNTIME, "0123456789")
     assert "PREDICTFLOW_COMPARE_CONFIG" not in {e["name"] for e in first["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_a_parallel_backfill_is_an_indexed_job_whose_pods_know_the_slice_count():
+    store = target_of(redis.record(OWNER, parse_spec(SPECS["redis-default"])))
+    single = materialization.backfill_job(OWNER, parse_spec(SPECS["redis-default"]), store, RUNTIME, "0123456789")["spec"]
+    assert "completionMode" not in single and "completions" not in single
+    assert "PREDICTFLOW_BACKFILL_SLICES" not in {e["name"] for e in single["template"]["spec"]["containers"][0]["env"]}
+
+    spec = parse_spec({**SPECS["redis-default"], "materialization": {"backfillParallelism": 4}})
+    job = materialization.backfill_job(OWNER, spec, store, RUNTIME, "0123456789")["spec"]
+    assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 4, 4)
+    env = {e["name"]: e for e in job["template"]["spec"]["containers"][0]["env"]}
+    assert env["PREDICTFLOW_BACKFILL_SLICES"]["value"] == "4"
+    assert materialization.backfill_identity(spec, store, RUNTIME, 1) == materialization.backfill_identity(
+        parse_spec(SPECS["redis-default"]), store, RUNTIME, 1
+    ), "a running backfill is not restarted for a new pod count"

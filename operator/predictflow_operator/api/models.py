@@ -282,6 +282,12 @@ class Materialization(Placement):
         ge=0,
         description="Fresh turns False when a feature view's watermark is older than this; 0: three intervals of the schedule.",
     )
+    backfill_parallelism: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Pods of a backfill Job (an Indexed Job), each writing a disjoint slice of the entities; the switch waits for all of them.",
+    )
 
 
 class ServingNetworkPolicy(_Model):

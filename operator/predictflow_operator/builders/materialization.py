@@ -102,12 +102,20 @@ def backfill_job(
     job_labels = labels(owner, BACKFILL_COMPONENT, **_store_labels(store))
     meta = metadata(owner, backfill_job_name(owner, store, identity), BACKFILL_COMPONENT, **_store_labels(store))
     meta["annotations"] = {BACKFILL_STORE_ANNOTATION: store.endpoint}
-    pod = pod_spec(owner, spec, store, WRITER, _container(spec, image, ["--full"]), _placement(owner, spec, BACKFILL_COMPONENT))
+    container = _container(spec, image, ["--full"])
+    slices = spec.materialization.backfill_parallelism
+    indexed: dict[str, Any] = {}
+    if slices > 1:
+        # each pod writes the slice of the entities its completion index names
+        container["env"] = [*container["env"], {"name": contract.BACKFILL_SLICES_ENV, "value": str(slices)}]
+        indexed = {"completionMode": "Indexed", "completions": slices, "parallelism": slices}
+    pod = pod_spec(owner, spec, store, WRITER, container, _placement(owner, spec, BACKFILL_COMPONENT))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
+            **indexed,
             "backoffLimit": 3,
             "activeDeadlineSeconds": 3600,
             "ttlSecondsAfterFinished": 86400,

@@ -15,6 +15,7 @@ from .context import ReconcileContext
 
 _JOB = ("batch/v1", "Job")
 _JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+_COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,73 @@ def _report(pod: dict) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class PodReport:
+    index: int  # the pod's completion index (0 for a Job that is not indexed)
+    succeeded: bool
+    report: dict[str, Any]
+
+
+def _pod_report(pod: dict) -> tuple[str, PodReport] | None:
+    report = _report(pod)
+    meta = pod["metadata"]
+    job_name = (meta.get("labels") or {}).get(_JOB_NAME_LABEL)
+    if report is None or not job_name:
+        return None
+    index = str((meta.get("annotations") or {}).get(_COMPLETION_INDEX_ANNOTATION, "0"))
+    succeeded = (pod.get("status") or {}).get("phase") == "Succeeded"
+    return job_name, PodReport(int(index) if index.isdigit() else 0, succeeded, report)
+
+
+def job_report(pods: Iterable[PodReport], completions: int = 1) -> dict[str, Any] | None:
+    """One report for a Job: per completion index the report of a pod that succeeded (else of one
+    that did not), then the slices' reports added up. None until every index has reported."""
+    chosen: dict[int, PodReport] = {}
+    for pod in pods:
+        held = chosen.get(pod.index)
+        if held is None or (pod.succeeded and not held.succeeded):
+            chosen[pod.index] = pod
+    if len(chosen) < completions:
+        return None
+    reports = [chosen[index].report for index in sorted(chosen)]
+    return reports[0] if len(reports) == 1 else combined_reports(reports)
+
+
+def _total(values: Iterable[Any]) -> int | None:
+    numbers = [value for value in values if isinstance(value, int)]
+    return sum(numbers) if numbers else None
+
+
+def combined_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reports of a backfill's slices as one: rows add up, each slice counted the whole source."""
+    views: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for name, view in (report.get("views") or {}).items():
+            held = views.setdefault(name, {"rows": 0, "sourceRows": view.get("sourceRows")})
+            held["rows"] += int(view.get("rows") or 0)
+    combined: dict[str, Any] = {
+        "rows": _total(report.get("rows") for report in reports) or 0,
+        "sourceRows": next((report["sourceRows"] for report in reports if report.get("sourceRows") is not None), None),
+        "views": views,
+        "failures": sorted({failure for report in reports for failure in report.get("failures") or []}),
+        "watermark": min((str(report["watermark"]) for report in reports if report.get("watermark")), default=None),
+        "slices": len(reports),
+    }
+    compared = [report["compared"] for report in reports if isinstance(report.get("compared"), dict)]
+    if compared:
+        errors = [str(entry["error"]) for entry in compared if entry.get("error")]
+        combined["compared"] = (
+            {"error": errors[0]}
+            if errors
+            else {
+                "sampled": _total(entry.get("sampled") for entry in compared) or 0,
+                "mismatched": _total(entry.get("mismatched") for entry in compared) or 0,
+                "examples": [example for entry in compared for example in entry.get("examples") or []][:3],
+            }
+        )
+    return combined
+
+
 async def observe(ctx: ReconcileContext) -> dict[str, JobState]:
     """Every backfill and scheduled Job of this FeatureStore, with what their pods reported."""
     owner = ctx.owner
@@ -79,15 +147,19 @@ async def observe(ctx: ReconcileContext) -> dict[str, JobState]:
         for job in await ctx.kube.list(*_JOB, owner.namespace, {**labels, COMPONENT_LABEL: component}, owners=owners)
     }
     job_uids = {job["metadata"]["uid"] for job in jobs.values()}
-    reports: dict[str, dict[str, Any]] = {}
+    pod_reports: dict[str, list[PodReport]] = {}
     for component in (builder.BACKFILL_COMPONENT, builder.COMPONENT) if job_uids else ():
         pod_labels = {**labels, COMPONENT_LABEL: component}
         for pod in await ctx.kube.list("v1", "Pod", owner.namespace, pod_labels, owners=job_uids):
-            report = _report(pod)
-            job_name = (pod["metadata"].get("labels") or {}).get(_JOB_NAME_LABEL)
-            if report is not None and job_name:
-                reports[job_name] = report
-    return {name: job_state(job, name, reports.get(name)) for name, job in jobs.items()}
+            found = _pod_report(pod)
+            if found is not None:
+                pod_reports.setdefault(found[0], []).append(found[1])
+    return {name: job_state(job, name, job_report(pod_reports.get(name, []), _completions(job))) for name, job in jobs.items()}
+
+
+def _completions(job: dict) -> int:
+    spec = job.get("spec") or {}
+    return int(spec.get("completions") or 1) if spec.get("completionMode") == "Indexed" else 1
 
 
 def finished(jobs: Iterable[JobState]) -> list[FinishedJob]:
