@@ -80,6 +80,7 @@ def watermark_views_key(project: str) -> str:
 # Feast's names for what every store type looks like to its clients: single-endpoint Redis.
 FEAST_ONLINE_STORE_TYPE = "redis"
 FEAST_REDIS_TYPE = "redis"
+FEAST_REDIS_CLUSTER_TYPE = "redis_cluster"
 
 # Each pod derives its own registry from the definitions at start: nothing shared, nothing mutable.
 # The runtime replaces this path by a file private to the process.

@@ -27,8 +27,11 @@ import redis
 from feast.infra.online_stores.helpers import _mmh3
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
+from redis.cluster import RedisCluster
 
+from .connection import OnlineClient
 from .feast_encoding import concat, encode_entity_keys, encode_timestamps, encode_values
+from .key_slots import key_slots
 from .offline_rows import EVENT_TIME
 
 BATCH_ROWS = 20_000
@@ -39,10 +42,14 @@ def _bulk_constant(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-def _bulk(values: pa.Array) -> pa.Array:
-    """Each value as a protocol bulk string: $<length>CRLF<bytes>CRLF."""
-    lengths = pc.binary_length(values).cast(pa.string()).cast(pa.large_binary())
-    return concat(b"$", lengths, b"\r\n", values, b"\r\n")
+def _bulk(values: pa.Array) -> list[Any]:
+    """The parts that make each value a protocol bulk string, $<length>CRLF<bytes>CRLF, for `concat`
+    (a column of one width, like a double or an integer key, shares one constant header)."""
+    lengths = pc.binary_length(values)
+    shortest, longest = pc.min_max(lengths).values()
+    if shortest == longest:
+        return [b"$%d\r\n" % (shortest.as_py() or 0), values, b"\r\n"]
+    return [b"$", lengths.cast(pa.string()).cast(pa.large_binary()), b"\r\n", values, b"\r\n"]
 
 
 def _array_header(items: int) -> bytes:
@@ -126,6 +133,52 @@ class Pipeline:
             _count_integer_replies(connection._sock, replies)
 
 
+class SingleNode:
+    """Every row goes to the one server."""
+
+    needs_slots = False
+
+    def __init__(self, client: redis.Redis):
+        self._pipeline = Pipeline(client)
+
+    def shards(self, slots: np.ndarray | None) -> list[tuple[Pipeline, np.ndarray | None]]:
+        return [(self._pipeline, None)]
+
+
+class ClusterShards:
+    """Rows go to the primary that serves their key's hash slot, one pipeline per shard."""
+
+    needs_slots = True
+
+    def __init__(self, cluster: RedisCluster):
+        self._cluster = cluster
+        self._pipelines: dict[str, Pipeline] = {}
+
+    def _pipeline(self, slot: int) -> tuple[str, Pipeline]:
+        node = self._cluster.nodes_manager.get_node_from_slot(slot)
+        if node.name not in self._pipelines:
+            self._pipelines[node.name] = Pipeline(self._cluster.get_redis_connection(node))
+        return node.name, self._pipelines[node.name]
+
+    def shards(self, slots: np.ndarray | None) -> list[tuple[Pipeline, np.ndarray | None]]:
+        assert slots is not None
+        rows_by_node: dict[str, list[np.ndarray]] = {}
+        pipelines: dict[str, Pipeline] = {}
+        unique_slots, inverse = np.unique(slots, return_inverse=True)
+        for position, slot in enumerate(unique_slots.tolist()):
+            name, pipeline = self._pipeline(slot)
+            pipelines[name] = pipeline
+            rows_by_node.setdefault(name, []).append(np.nonzero(inverse == position)[0])
+        return [(pipelines[name], np.sort(np.concatenate(rows))) for name, rows in rows_by_node.items()]
+
+
+Router = SingleNode | ClusterShards
+
+
+def router_for(client: OnlineClient) -> Router:
+    return ClusterShards(client) if isinstance(client, RedisCluster) else SingleNode(client)
+
+
 def _count_integer_replies(sock: Any, count: int) -> None:
     """Each such reply is one line, `:<digits>` or an error `-<message>`, ended by CRLF."""
     received = bytearray()
@@ -172,9 +225,9 @@ def _read_replies(sock: Any, count: int) -> list[Any]:
 class ViewWriter:
     """Writes one view's rows (a table with its join keys, features and EVENT_TIME) as Feast does."""
 
-    def __init__(self, layout: ViewLayout, pipeline: Pipeline, batch_rows: int = BATCH_ROWS):
+    def __init__(self, layout: ViewLayout, router: Router, batch_rows: int = BATCH_ROWS):
         self.layout = layout
-        self._pipeline = pipeline
+        self._router = router
         self._batch_rows = batch_rows
         fields = 1 + len(layout.features)
         self._hset_header = _array_header(2 + 2 * fields) + _bulk_constant(b"HSET")
@@ -202,35 +255,47 @@ class ViewWriter:
     def _encode(self, batch: pa.RecordBatch) -> EncodedBatch:
         """Every row's HMGET of its stored event time and its HSET (+EXPIRE), as protocol bytes."""
         layout = self.layout
-        keys = _bulk(encode_entity_keys(pa.Table.from_batches([batch]), layout.join_keys, layout.project))
+        raw_keys = encode_entity_keys(pa.Table.from_batches([batch]), layout.join_keys, layout.project)
+        slots = key_slots(raw_keys) if self._router.needs_slots else None
+        keys = _bulk(raw_keys)
         stamps, event_nanos = encode_timestamps(batch.column(EVENT_TIME))
-        reads = None if layout.skip_dedup else concat(self._hmget_header, keys, self._timestamp_field)
-        parts: list[Any] = [self._hset_header, keys, self._timestamp_field, _bulk(stamps)]
+        reads = None if layout.skip_dedup else concat(self._hmget_header, *keys, self._timestamp_field)
+        parts: list[Any] = [self._hset_header, *keys, self._timestamp_field, *_bulk(stamps)]
         for (name, value_type), field in zip(layout.features, self._feature_fields, strict=True):
-            parts += [field, _bulk(encode_values(batch.column(name), value_type))]
+            parts += [field, *_bulk(encode_values(batch.column(name), value_type))]
         if self._expire is not None:
-            parts += [self._expire[0], keys, self._expire[1]]
-        return EncodedBatch(batch.num_rows, reads, event_nanos, concat(*parts), 1 if self._expire is None else 2)
+            parts += [self._expire[0], *keys, self._expire[1]]
+        return EncodedBatch(batch.num_rows, reads, event_nanos, concat(*parts), 1 if self._expire is None else 2, slots)
 
-    def _newer(self, encoded: EncodedBatch) -> np.ndarray | None:
+    def _newer(self, pipeline: Pipeline, encoded: EncodedBatch) -> np.ndarray | None:
         """Which rows are newer than the event time the store holds for their entity (None: all)."""
         if encoded.reads is None:
             return None
-        replies = self._pipeline.execute(protocol_bytes(encoded.reads), encoded.rows)
+        replies = pipeline.execute(protocol_bytes(encoded.reads), encoded.rows)
         stored = np.fromiter((_event_nanos(reply[0]) for reply in replies), dtype=np.int64, count=len(replies))
         newer = (stored == 0) | (encoded.event_nanos > stored)
         return None if newer.all() else newer
 
     def _send(self, encoded: EncodedBatch, count: WriteCount) -> None:
+        """The batch's commands to the shard of each row, every shard at once."""
         count.rows += encoded.rows
         count.batches += 1
+        shards = self._router.shards(encoded.slots)
+        if len(shards) == 1 and shards[0][1] is None:
+            count.written += self._send_to(shards[0][0], encoded)
+            return
+        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="redis-shard") as senders:
+            sent = [senders.submit(self._send_to, pipeline, encoded.take(rows)) for pipeline, rows in shards]
+            count.written += sum(future.result() for future in sent)
+
+    def _send_to(self, pipeline: Pipeline, encoded: EncodedBatch) -> int:
         writes = encoded.writes
-        newer = self._newer(encoded)
+        newer = self._newer(pipeline, encoded)
         if newer is not None:
             writes = writes.filter(pa.array(newer))
         if len(writes):
-            self._pipeline.execute_counting(protocol_bytes(writes), len(writes) * encoded.commands_per_row)
-        count.written += len(writes)
+            pipeline.execute_counting(protocol_bytes(writes), len(writes) * encoded.commands_per_row)
+        return len(writes)
 
 
 @dataclass(frozen=True)
@@ -240,3 +305,12 @@ class EncodedBatch:
     event_nanos: np.ndarray
     writes: pa.Array  # per row: HSET (and EXPIRE)
     commands_per_row: int
+    slots: np.ndarray | None = None  # per row: its key's hash slot, when the store is a cluster
+
+    def take(self, rows: np.ndarray | None) -> EncodedBatch:
+        if rows is None:
+            return self
+        indices = pa.array(rows)
+        reads = self.reads.take(indices) if self.reads is not None else None
+        slots = self.slots[rows] if self.slots is not None else None
+        return EncodedBatch(len(rows), reads, self.event_nanos[rows], self.writes.take(indices), self.commands_per_row, slots)

@@ -11,19 +11,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import redis
 from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.redis import _versioned_fv_name
 from feast.stream_feature_view import StreamFeatureView
 
 import predictflow_contract as contract
 
-from .bulk_write import Pipeline, ViewLayout, ViewWriter, WriteCount
+from .bulk_write import ViewLayout, ViewWriter, WriteCount, router_for
+from .connection import OnlineClient
 from .feast_encoding import ENTITY_VALUE_TYPES, encode_entity_keys
 from .key_slots import key_slots, slice_of_slots
 from .offline_rows import RowFilter, SourceColumns, UnsupportedSource, latest_rows, source_columns, source_row_count
@@ -120,11 +120,14 @@ def _plan(store: FeatureStore, view: Any) -> tuple[ViewLayout, SourceColumns]:
     return layout, source_columns(view, list(layout.join_keys), repo_path)
 
 
-def write_view(store: FeatureStore, client: redis.Redis, view: Any, interval: Interval, part: Slice = WHOLE) -> WriteCount:
+def write_view(store: FeatureStore, client: OnlineClient, view: Any, interval: Interval, part: Slice = WHOLE, *, read_stored_times: bool = True) -> WriteCount:
     """Write the newest row per entity of [interval.start, interval.end] (of the entities in `part`)
-    as Feast would, reading the source in as many passes as keep each under ROWS_PER_PASS rows."""
+    as Feast would, reading the source in as many passes as keep each under ROWS_PER_PASS rows.
+    `read_stored_times=False` is for a store known to hold none: nothing there can be newer."""
     layout, columns = _plan(store, view)
-    writer = ViewWriter(layout, Pipeline(client))
+    if not read_stored_times:
+        layout = replace(layout, skip_dedup=True)
+    writer = ViewWriter(layout, router_for(client))
     total = WriteCount()
     passes = max(1, math.ceil(source_row_count(columns) / part.count / ROWS_PER_PASS))
     for piece in part.passes(passes):

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-import redis
-
+from .connection import OnlineClient
 from .watermark import format_watermark
 
 FRESHNESS_CHANNEL_PREFIX = "predictflow:freshness"
@@ -39,7 +38,7 @@ def freshness_message(project: str, feature_views: Sequence[str], rows: int, wat
     )
 
 
-def publish_freshness(client: redis.Redis, project: str, message: str) -> int:
+def publish_freshness(client: OnlineClient, project: str, message: str) -> int:
     """Publish and return how many subscribers received it (0 is fine: nobody listening)."""
     # redis-py types every reply `Awaitable[Any] | Any`, for its asyncio client's sake; this one is sync
     receivers = cast(int, client.publish(freshness_channel(project), message))

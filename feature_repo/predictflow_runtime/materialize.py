@@ -33,14 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from feast import FeatureStore
 from feast.repo_config import FeastConfigError
 
 import predictflow_contract as contract
 
 from .compare import compare_sample
-from .connection import redis_client
+from .connection import OnlineClient, holds_no_keys, redis_client, redis_cluster_client
 from .fast_path import WHOLE, Slice, sample_filter, write_view
 from .freshness import freshness_message, publish_freshness
 from .offline_rows import UnsupportedSource
@@ -58,6 +57,16 @@ EXIT_CONFIG = 2
 WRITER_FAST = "fast"
 WRITER_FEAST = "feast"
 WRITERS = (WRITER_FAST, WRITER_FEAST)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How one run writes: which path, which slice of the entities, and whether the store held no
+    key at all when the run began (then no stored event time can be newer: the reads are skipped)."""
+
+    writer: str = WRITER_FAST
+    part: Slice = WHOLE
+    store_was_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,7 @@ def online_feature_views(store: FeatureStore, names: Sequence[str] | None = None
     return [by_name[name] for name in dict.fromkeys(names)]
 
 
-def _current_watermark(client: redis.Redis, project: str, view: str) -> datetime | None:
+def _current_watermark(client: OnlineClient, project: str, view: str) -> datetime | None:
     try:
         return read_watermark(client, project, view)
     except ValueError:
@@ -211,12 +220,13 @@ def _write_with_feast(store: FeatureStore, view: Any, interval: Interval) -> int
     return count.rows
 
 
-def write_interval(store: FeatureStore, client: redis.Redis, view: Any, interval: Interval, writer: str, part: Slice = WHOLE) -> int:
+def write_interval(store: FeatureStore, client: OnlineClient, view: Any, interval: Interval, options: WriteOptions) -> int:
     """Rows written for `view` over `interval`, by the fast path unless Feast must (or is asked to)
     write. Feast cannot write a slice: slice 0 writes such a view whole, the other slices skip it."""
-    if writer == WRITER_FAST:
+    part = options.part
+    if options.writer == WRITER_FAST:
         try:
-            return write_view(store, client, view, interval, part).rows
+            return write_view(store, client, view, interval, part, read_stored_times=not options.store_was_empty).rows
         except UnsupportedSource as reason:
             log.info("%s: written by Feast: %s", view.name, reason)
     if part.index != 0:
@@ -225,9 +235,7 @@ def write_interval(store: FeatureStore, client: redis.Redis, view: Any, interval
     return _write_with_feast(store, view, interval)
 
 
-def materialize_view(
-    store: FeatureStore, client: redis.Redis, view: Any, now: datetime, full: bool, writer: str = WRITER_FAST, part: Slice = WHOLE
-) -> ViewResult:
+def materialize_view(store: FeatureStore, client: OnlineClient, view: Any, now: datetime, full: bool, options: WriteOptions = WriteOptions()) -> ViewResult:
     project = store.config.project
     interval = next_interval(_current_watermark(client, project, view.name), now, getattr(view, "ttl", None), full)
     kind = "full backfill" if interval.full else "incremental"
@@ -238,7 +246,7 @@ def materialize_view(
         log.info("%s: %s %s: nothing to do, the watermark is not behind now", view.name, kind, span)
     else:
         log.info("%s: %s %s: materializing", view.name, kind, span)
-        rows = write_interval(store, client, view, interval, writer, part)
+        rows = write_interval(store, client, view, interval, options)
         advance_watermark(client, project, view.name, interval.end)
     seconds = time.monotonic() - started
     log.info(
@@ -258,7 +266,7 @@ def utc_now() -> datetime:
 
 def run(
     store: FeatureStore,
-    client: redis.Redis,
+    client: OnlineClient,
     *,
     full: bool = False,
     feature_views: Sequence[str] | None = None,
@@ -269,9 +277,10 @@ def run(
     """Materialize every selected view up to one common `now`; publish freshness for what succeeded."""
     now = clock()
     report = RunReport(project=store.config.project, watermark=now)
+    options = WriteOptions(writer, part, writer == WRITER_FAST and holds_no_keys(client))
     for view in online_feature_views(store, feature_views):
         try:
-            report.results.append(materialize_view(store, client, view, now, full, writer, part))
+            report.results.append(materialize_view(store, client, view, now, full, options))
         except Exception as error:  # one broken view must not keep the others stale
             log.error("%s: materialization failed: %s", view.name, error, exc_info=log.isEnabledFor(logging.DEBUG))
             report.failures[view.name] = str(error)
@@ -282,11 +291,16 @@ def run(
     return report
 
 
-def online_store_client(store: FeatureStore) -> redis.Redis:
+def online_store_client(store: FeatureStore) -> OnlineClient:
+    """The client watermarks, freshness and the fast path use: the online store Feast writes to."""
     online = store.config.online_store
-    single_redis = getattr(online, "redis_type", contract.FEAST_REDIS_TYPE) == contract.FEAST_REDIS_TYPE
-    if getattr(online, "type", None) != contract.FEAST_ONLINE_STORE_TYPE or not single_redis:
-        raise StoreConfigError("watermarks need a single-endpoint Redis online store (online_store.type: redis)")
+    if getattr(online, "type", None) != contract.FEAST_ONLINE_STORE_TYPE:
+        raise StoreConfigError("watermarks need a Redis online store (online_store.type: redis)")
+    redis_type = str(getattr(getattr(online, "redis_type", None), "value", None) or contract.FEAST_REDIS_TYPE)
+    if redis_type == contract.FEAST_REDIS_CLUSTER_TYPE:
+        return redis_cluster_client(online.connection_string, socket_connect_timeout=10, socket_timeout=60)
+    if redis_type != contract.FEAST_REDIS_TYPE:
+        raise StoreConfigError(f"redis_type {redis_type} is not supported: watermarks need redis or redis_cluster")
     return redis_client(online.connection_string, socket_connect_timeout=10, socket_timeout=60)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-import redis
-
 import predictflow_contract as contract
+
+from .connection import OnlineClient
 
 MARKER_PREFIX = contract.WATERMARK_PREFIX
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,13 +76,13 @@ def next_interval(watermark: datetime | None, now: datetime, ttl: timedelta | No
     return Interval(min(watermark, now), now, full=False)
 
 
-def read_watermark(client: redis.Redis, project: str, feature_view: str) -> datetime | None:
+def read_watermark(client: OnlineClient, project: str, feature_view: str) -> datetime | None:
     # redis-py types every reply `Awaitable[Any] | Any`, for its asyncio client's sake; this one is sync
     raw = cast("bytes | str | None", client.get(marker_key(project, feature_view)))
     return None if raw is None else parse_watermark(raw)
 
 
-def advance_watermark(client: redis.Redis, project: str, feature_view: str, moment: datetime) -> bool:
+def advance_watermark(client: OnlineClient, project: str, feature_view: str, moment: datetime) -> bool:
     """Set the marker to `moment` unless it already holds a later one. True if it moved."""
     # the view joins its project's set first, so no marker exists that the set does not name
     client.sadd(contract.watermark_views_key(project), feature_view)

@@ -20,14 +20,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from redis.cluster import RedisCluster
 
 import predictflow_contract as contract
 from predictflow_devtools import feast_config
+from predictflow_devtools.redis_cluster import RedisClusterServers, start_redis_cluster
 from predictflow_devtools.redis_server import RedisServer, start_redis
 from predictflow_runtime import fast_path
+from predictflow_runtime.connection import holds_no_keys
 from predictflow_runtime.fast_path import Slice
-from predictflow_runtime.materialize import WRITER_FAST, WRITER_FEAST, run
+from predictflow_runtime.materialize import WRITER_FAST, WRITER_FEAST, online_store_client, run
 from predictflow_runtime.store import open_store
+from predictflow_runtime.watermark import read_watermark
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.timeout(300)]
 
@@ -252,3 +257,76 @@ def test_slices_and_passes_write_the_whole_together(stores, monkeypatch):
         assert all(rows > 0 for rows in per_slice), per_slice
         assert sum(per_slice) == next(r.rows for r in whole.results if r.feature_view == view)
     _assert_same_keyspace(opened)
+
+
+def _cluster_keyspace(cluster: RedisClusterServers) -> dict[bytes, tuple[dict[bytes, bytes], bool]]:
+    dump: dict[bytes, tuple[dict[bytes, bytes], bool]] = {}
+    for node in cluster.primaries():
+        dump.update(_keyspace(node))
+    return dump
+
+
+def test_into_a_redis_cluster_each_shard_gets_its_keys_as_feast_writes_them(tmp_path, monkeypatch):
+    """Feast's own materialization into one 3-shard Redis Cluster, the fast path (one pipeline per
+    shard, all at once) into another: every key on its slot's shard, byte for byte the same."""
+    project = f"fast_{uuid.uuid4().hex[:8]}"
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "definitions.py").write_text(textwrap.dedent(DEFINITIONS.format(offline=offline)))
+    _write_offline(offline, "typed", _typed_rows(700, timedelta(0), 0))
+    _write_offline(offline, "stock", _stock_rows(120, timedelta(0), 0))
+    password = uuid.uuid4().hex
+    monkeypatch.setenv(contract.REDIS_PASSWORD_ENV, password)
+    clusters = {writer: start_redis_cluster(tmp_path / f"cluster-{writer}", shards=3, password=password) for writer in (WRITER_FEAST, WRITER_FAST)}
+    try:
+        for writer, cluster in clusters.items():
+            config = contract.feature_store_config(project, ",".join([*cluster.endpoints, "password=${REDIS_PASSWORD}"]), KEY_TTL_SECONDS)
+            config["online_store"]["redis_type"] = contract.FEAST_REDIS_CLUSTER_TYPE
+            path = tmp_path / f"{writer}.yaml"
+            path.write_text(yaml.safe_dump(config))
+            store = open_store(path, repo, work_dir=tmp_path / f"work-{writer}")
+            client = online_store_client(store)
+            assert isinstance(client, RedisCluster)
+            report = run(store, client, clock=lambda: NOW, writer=writer)
+            assert report.succeeded, (writer, report.failures)
+            assert {result.feature_view: result.rows for result in report.results} == {"typed": 700, "stock": 360}
+            assert read_watermark(client, project, "typed") == NOW
+        feast_keys, fast_keys = (_cluster_keyspace(clusters[writer]) for writer in (WRITER_FEAST, WRITER_FAST))
+        assert len(fast_keys) == 700 + 360 + 3
+        assert fast_keys == feast_keys
+        for node in clusters[WRITER_FAST].primaries():
+            held = node.client().dbsize()
+            assert 0 < held < len(fast_keys), f"{node.endpoint} holds {held} keys: the rows were not spread over the shards"
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+
+
+def test_a_cluster_is_empty_only_when_every_shard_is(tmp_path):
+    """The fast path skips reading stored event times only in a store that holds nothing."""
+    cluster = start_redis_cluster(tmp_path / "cluster", shards=3)
+    try:
+        client = cluster.client()
+        assert holds_no_keys(client)
+        for primary in cluster.primaries():
+            node = primary.client()
+            key = next(f"k{i}" for i in range(10_000) if client.keyslot(f"k{i}") in _owned_slots(node))
+            node.set(key, 1)
+            assert not holds_no_keys(client), f"a key on {primary.endpoint} alone was not seen"
+            node.delete(key)
+    finally:
+        cluster.stop()
+
+
+def _owned_slots(node: Any) -> set[int]:
+    me = node.cluster("myid")
+    me = me.decode() if isinstance(me, bytes) else me
+    owned = set()
+    for start, end, *holders in node.cluster("slots"):
+        primary_id = holders[0][2]
+        primary_id = primary_id.decode() if isinstance(primary_id, bytes) else primary_id
+        if primary_id == me:
+            owned.update(range(start, end + 1))
+    return owned
