@@ -10,16 +10,16 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from predictflow_serving.lookup import AsyncFeatureLookup
+from predictflow_serving.lookup import lookup_for
 from predictflow_serving.plan import FeatureRow, LookupPlan
-from predictflow_serving.store_client import Timeouts, async_client
+from predictflow_serving.store_client import Timeouts, async_online_client
 
 
 class BlockingLookup:
-    def __init__(self, plan: LookupPlan, connection_string: str, timeouts: Timeouts | None = None) -> None:
+    def __init__(self, plan: LookupPlan, connection_string: str, timeouts: Timeouts | None = None, *, cluster: bool = False) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = async_client(connection_string, timeouts or Timeouts())
-        self.lookup = AsyncFeatureLookup(plan, self._client)
+        self._client = async_online_client(connection_string, timeouts or Timeouts(), cluster=cluster)
+        self.lookup = lookup_for(plan, self._client)
 
     @property
     def plan(self) -> LookupPlan:

@@ -54,12 +54,12 @@ import predictflow_contract as contract
 from predictflow_runtime.redaction import redact, secrets_from_env
 from predictflow_runtime.store import DEFAULT_CONFIG, open_store
 
-from .lookup import AsyncFeatureLookup
+from .lookup import lookup_for
 from .metrics import ServingMetrics
 from .plan import FeatureResult, LookupPlan, plan_for_store, references_for_store
 from .resilience import StaleCache, StoreBreaker
 from .settings import OnStoreDown, ServingSettings
-from .store_client import Timeouts, async_client, ping_fresh
+from .store_client import Timeouts, async_online_client, ping_fresh
 
 __all__ = ["FeatureClient", "FeatureResult", "OnStoreDown", "ServingSettings", "StoreUnavailable"]
 
@@ -111,19 +111,22 @@ class FeatureClient:
         metrics: ServingMetrics | None = None,
         secrets: Sequence[str] = (),
         read_path: ReadPath | None = None,
+        cluster: bool = False,
     ) -> None:
-        """`connection_string` is Feast's (`host:port,password=...`); `secrets` are masked in
-        logs; `read_path` replaces the Redis read path (tests only)."""
+        """`connection_string` is Feast's (`host:port,password=...`; every node of a Redis
+        Cluster with `cluster`); `secrets` are masked in logs; `read_path` replaces the Redis read
+        path (tests only)."""
         self.plan = plan
         self.settings = settings
         self.metrics = metrics
         self._connection_string = connection_string
+        self._cluster = cluster
         self._secrets = tuple(secrets)
         self._redis = None
         if read_path is None:
             timeout = settings.redis_timeout_seconds
-            self._redis = async_client(connection_string, Timeouts(connect=timeout, socket=timeout))
-            read_path = AsyncFeatureLookup(plan, self._redis)
+            self._redis = async_online_client(connection_string, Timeouts(connect=timeout, socket=timeout), cluster=cluster)
+            read_path = lookup_for(plan, self._redis)
         self._read_path = read_path
         self._deadline = settings.lookup_deadline_seconds
         self.breaker = StoreBreaker(settings.store_retry_seconds)
@@ -176,7 +179,9 @@ class FeatureClient:
         """The client for an opened Feast FeatureStore on Redis; see from_env for the arguments."""
         references = references_for_store(store, features, feature_service)
         plan = plan_for_store(store, references, respect_ttl=settings.respect_ttl)
-        return cls(plan, store.config.online_store.connection_string, settings, metrics=metrics, secrets=secrets_from_env(environ))
+        online = store.config.online_store
+        cluster = str(getattr(getattr(online, "redis_type", None), "value", "")) == contract.FEAST_REDIS_CLUSTER_TYPE
+        return cls(plan, online.connection_string, settings, metrics=metrics, secrets=secrets_from_env(environ), cluster=cluster)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -271,7 +276,7 @@ class FeatureClient:
         A fresh connection proves DNS, TCP, TLS and AUTH work now. When it answers after an
         outage, lookups use the store again at once instead of waiting for the retry interval.
         """
-        reachable = await ping_fresh(self._connection_string, self.settings.probe_timeout_seconds)
+        reachable = await ping_fresh(self._connection_string, self.settings.probe_timeout_seconds, cluster=self._cluster)
         if reachable:
             self._store_answered()
         elif self.metrics is not None:

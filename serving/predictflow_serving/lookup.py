@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .plan import FeatureResult, LookupPlan
@@ -59,3 +60,35 @@ class AsyncFeatureLookup:
             raise
         finally:
             await self._pool.release(connection)
+
+
+class AsyncClusterFeatureLookup:
+    """Lookups on a Redis Cluster: the HMGETs of a request grouped by the node that serves each
+    key's slot, one pipelined round trip per node, every node at once (redis-py's cluster
+    pipeline, which also follows MOVED and ASK while slots move or a replica is promoted)."""
+
+    def __init__(self, plan: LookupPlan, cluster: RedisCluster) -> None:
+        self.plan = plan
+        self._cluster = cluster
+
+    async def get(self, row: Mapping[str, Any]) -> FeatureResult:
+        return (await self.get_many([row]))[0]
+
+    async def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureResult]:
+        if not rows:
+            return []
+        pipeline = self._cluster.pipeline()
+        for key, fields in self.plan.commands(rows):
+            pipeline.execute_command("HMGET", key, *fields)
+        try:
+            return self.plan.decode(await pipeline.execute())
+        except RedisCluster.ERRORS_ALLOW_RETRY:
+            # A node is gone or the cluster is failing over: the next call learns the slot map
+            # afresh (redis-py does so only when it retries, and the read path does not retry).
+            await self._cluster.aclose()
+            raise
+
+
+def lookup_for(plan: LookupPlan, client: redis.asyncio.Redis | RedisCluster) -> AsyncFeatureLookup | AsyncClusterFeatureLookup:
+    """The read path for a client: one server, or the nodes of a cluster."""
+    return AsyncClusterFeatureLookup(plan, client) if isinstance(client, RedisCluster) else AsyncFeatureLookup(plan, client)

@@ -343,8 +343,9 @@ def plan_for_store(store: FeatureStore, references: Sequence[str], *, full_featu
     online = config.online_store
     if getattr(online, "type", None) not in (contract.FEAST_ONLINE_STORE_TYPE, "feast.infra.online_stores.redis.RedisOnlineStore"):
         raise ValueError(f"the fast lookup reads Redis online stores, not {getattr(online, 'type', online)!r}")
-    if getattr(online, "redis_type", contract.FEAST_REDIS_TYPE) != contract.FEAST_REDIS_TYPE:
-        raise ValueError("the fast lookup reads single-node Redis (redis_type: redis)")
+    redis_type = str(getattr(getattr(online, "redis_type", None), "value", None) or contract.FEAST_REDIS_TYPE)
+    if redis_type not in (contract.FEAST_REDIS_TYPE, contract.FEAST_REDIS_CLUSTER_TYPE):
+        raise ValueError(f"the fast lookup reads Redis and Redis Cluster (redis_type: redis or redis_cluster), not {redis_type}")
     view_names = {parse_feature_reference(ref)[0] for ref in references}
     views = [store.get_feature_view(name) for name in sorted(view_names)]
     return build_plan(

@@ -14,10 +14,14 @@ from typing import Any
 
 import redis.asyncio
 import redis.asyncio.retry
+from feast.infra.online_stores.redis import RedisOnlineStore
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from predictflow_runtime.connection import redis_kwargs
+
+AsyncOnlineClient = redis.asyncio.Redis | RedisCluster
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,33 @@ def async_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> red
     return redis.asyncio.Redis(**read_path_kwargs(connection_string, timeouts), retry=redis.asyncio.retry.Retry(NoBackoff(), 0))
 
 
-async def ping_fresh(connection_string: str, deadline: float) -> bool:
-    """Whether Redis answers PING on a brand-new connection within `deadline` seconds.
+def async_cluster_client(connection_string: str, timeouts: Timeouts = Timeouts()) -> RedisCluster:
+    """A Redis Cluster client starting from every node of a `redis_cluster` connection string.
+    It learns the slot map from them, follows MOVED after a failover and retries nothing else."""
+    nodes, _ = RedisOnlineStore._parse_connection_string(connection_string)
+    kwargs = read_path_kwargs(connection_string, timeouts)
+    for single_node_only in ("host", "port", "db", "skip_full_coverage_check"):
+        kwargs.pop(single_node_only, None)
+    startup = [ClusterNode(node["host"], int(node["port"])) for node in nodes]
+    return RedisCluster(startup_nodes=startup, retry=redis.asyncio.retry.Retry(NoBackoff(), 0), **kwargs)
+
+
+def async_online_client(connection_string: str, timeouts: Timeouts = Timeouts(), *, cluster: bool = False) -> AsyncOnlineClient:
+    return async_cluster_client(connection_string, timeouts) if cluster else async_client(connection_string, timeouts)
+
+
+async def ping_fresh(connection_string: str, deadline: float, *, cluster: bool = False) -> bool:
+    """Whether Redis answers PING on a brand-new connection within `deadline` seconds (for a
+    cluster: every primary, found afresh from the start-up nodes).
 
     A fresh connection proves that the server is reachable now (DNS, TCP, TLS, AUTH), which a
     pooled connection that happens to be open cannot. Never raises.
     """
-    client = async_client(connection_string, Timeouts(connect=deadline, socket=deadline))
+    client = async_online_client(connection_string, Timeouts(connect=deadline, socket=deadline), cluster=cluster)
     try:
         async with asyncio.timeout(deadline):
+            if isinstance(client, RedisCluster):
+                return bool(await client.ping(target_nodes=RedisCluster.PRIMARIES))  # type: ignore[misc]
             return bool(await client.ping())  # type: ignore[misc]
     except (TimeoutError, RedisError, OSError):
         return False

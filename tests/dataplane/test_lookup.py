@@ -23,6 +23,7 @@ from predictflow_serving.lookup import AsyncFeatureLookup
 from predictflow_serving.plan import plan_for_store
 from predictflow_serving.store_client import Timeouts, async_client, ping_fresh
 from predictflow_devtools.blocking_lookup import BlockingLookup
+from predictflow_devtools.redis_cluster import start_redis_cluster
 from predictflow_devtools.values import same
 
 pytestmark = pytest.mark.dataplane
@@ -70,8 +71,8 @@ LIST_REFS = [f"lists:{f.name}" for f in LISTS]
 ALL_REFS = SCALAR_REFS + LIST_REFS + ["shops:stock", "shops:shop_name", "prices:price"]
 
 
-def feast_store(directory: Path, project: str, connection_string: str, key_ttl_seconds: int = 0) -> FeatureStore:
-    online = {"type": "redis", "connection_string": connection_string}
+def feast_store(directory: Path, project: str, connection_string: str, key_ttl_seconds: int = 0, redis_type: str = "redis") -> FeatureStore:
+    online = {"type": "redis", "connection_string": connection_string, "redis_type": redis_type}
     if key_ttl_seconds:
         online["key_ttl_seconds"] = key_ttl_seconds
     config = RepoConfig(
@@ -412,3 +413,62 @@ def test_fresh_ping_tells_reachable_from_unreachable(redis_server, redis_tls_ser
     for unhealthy in (wrong_password, no_tls, silent_server):
         reachable, elapsed = ping(unhealthy)
         assert reachable is False and elapsed < 1.5, (unhealthy.split(",")[0], elapsed)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    """Three shards, a replica each (cluster-node-timeout 3 s), so a primary can fail over."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"), shards=3, replicas=1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_store(redis_cluster, tmp_path_factory):
+    """Feast writes the same rows into the cluster (redis_type: redis_cluster)."""
+    store = feast_store(tmp_path_factory.mktemp("feast-cluster"), "lookup_cluster", redis_cluster.feast_connection_string(), redis_type="redis_cluster")
+    populate(store)
+    return store
+
+
+def test_a_cluster_lookup_reads_every_shard_and_matches_feast(redis_cluster, cluster_store):
+    keys_per_shard = [node.client().dbsize() for node in redis_cluster.primaries()]
+    assert len(keys_per_shard) == 3 and all(keys_per_shard), f"Feast's rows do not span the shards: {keys_per_shard}"
+    for rows, references in (
+        (customer_rows(CUSTOMERS + MISSING_CUSTOMERS), SCALAR_REFS + LIST_REFS),
+        ([{"shop_code": code, "region_id": region} for code in SHOPS for region in (1, 2)], ["shops:stock", "shops:shop_name", "prices:price"]),
+    ):
+        with BlockingLookup(plan_for_store(cluster_store, references), redis_cluster.feast_connection_string(), cluster=True) as lookup:
+            assert_same_as_feast(cluster_store, rows, references, lookup.get_many(rows))
+
+
+def test_a_cluster_lookup_follows_a_failover_without_a_restart(redis_cluster, cluster_store):
+    """Kill the primary of a customer's shard: its replica is promoted (Redis Cluster's own
+    failover) and the same lookup answers again, with the same values, without being reopened."""
+    rows = customer_rows(CUSTOMERS)
+    plan = plan_for_store(cluster_store, SCALAR_REFS)
+    with BlockingLookup(plan, redis_cluster.feast_connection_string(), Timeouts(connect=0.5, socket=0.5), cluster=True) as lookup:
+        before = [row.features for row in lookup.get_many(rows)]
+        key = plan.commands(rows[:1])[0][0]
+        victim = _owner(redis_cluster, key)
+        victim.stop()
+        started = time.monotonic()
+        errors = 0
+        while True:
+            try:
+                after = [row.features for row in lookup.get_many(rows)]
+                break
+            except redis.RedisError:
+                errors += 1
+                assert time.monotonic() - started < 15, f"no answer {time.monotonic() - started:.1f} s after the primary died"
+                time.sleep(0.2)
+        assert after == before
+        assert _owner(redis_cluster, key) is not victim, "no replica took the dead primary's slots"
+        print(f"failover: answered again {time.monotonic() - started:.1f} s after the primary died ({errors} failed lookups)")
+
+
+def _owner(cluster, key: bytes):
+    """The node serving `key`'s slot now, as a fresh cluster client learns it."""
+    client = cluster.client()
+    node = client.nodes_manager.get_node_from_slot(client.keyslot(key))
+    return next(server for server in cluster.nodes if server.port == int(node.port))
