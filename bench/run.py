@@ -16,6 +16,7 @@ Calls of the variants alternate one by one, so background load on the machine hi
 Then the serving throughput benchmark (bench/throughput.py) runs on the same stack: closed-loop
 load at rising concurrency against ours and `feast serve`, one worker each; it also writes
 bench/throughput.png next to the results.
+Then lookups on a local 3-shard Redis Cluster against redis-py's cluster client (bench/lookup_cluster.py).
 Last, the backfill benchmark (bench/backfill.py): the fast materialization path against Feast's own
 over 200,000 customers, into a redis-server of its own.
 """
@@ -40,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import backfill, throughput
+from bench import backfill, lookup_cluster, throughput
+from bench.timing import interleaved, percentiles
 from predictflow_devtools.devstack import BentoServer, LocalStack, prepare_stack
 from predictflow_devtools.processes import free_port
 from predictflow_devtools.redis_server import start_redis
@@ -49,7 +51,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 CUSTOMERS = 1000
 FIRST_CUSTOMER = 1001
 TARGET_RATIO = 1.5
-PARTS = ("lookup", "predict", "throughput", "backfill")
+PARTS = ("lookup", "predict", "throughput", "backfill", "lookup_cluster")
 PLOT = "throughput.png"
 
 
@@ -64,37 +66,6 @@ class Plan:
 
 FULL = Plan(rounds=20, per_round_1=500, per_round_100=100, per_round_predict=250, warmup=300)
 QUICK = Plan(rounds=6, per_round_1=200, per_round_100=40, per_round_predict=100, warmup=100)
-
-
-def percentiles(samples: Sequence[float]) -> tuple[float, float]:
-    values = np.asarray(samples) * 1000.0
-    return round(float(np.percentile(values, 50)), 4), round(float(np.percentile(values, 99)), 4)
-
-
-def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Callable[[int], list], rounds: int,
-                per_round: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per call for every variant, on the same inputs.
-
-    Calls alternate one by one (in an order that rotates every input), so a burst of
-    background load lands on all variants alike instead of on whichever ran at the time.
-    """
-    timings: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for argument in inputs(warmup):
-        for name in names:
-            variants[name](argument)
-    clock = time.perf_counter
-    turn = 0
-    for _ in range(rounds):
-        for argument in inputs(per_round):
-            turn += 1
-            shift = turn % len(names)
-            for name in names[shift:] + names[:shift]:
-                call = variants[name]
-                started = clock()
-                call(argument)
-                timings[name].append(clock() - started)
-    return timings
 
 
 def lookup_benchmark(stack: LocalStack, plan: Plan, seed: int) -> dict:
@@ -254,6 +225,8 @@ def report(results: dict) -> str:
         lines.append(f"{name}: {value:.2f} ({verdict} the {TARGET_RATIO} target)")
     if "throughput" in results:
         lines.append(throughput.report(results["throughput"]))
+    if "lookup_cluster" in results:
+        lines.append(lookup_cluster.report(results["lookup_cluster"]))
     if "backfill" in results:
         lines.append(backfill.report(results["backfill"]))
     return "\n".join(lines)
@@ -289,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {}
     started = time.monotonic()
     try:
-        serving_parts = [part for part in parts if part != "backfill"]
+        serving_parts = [part for part in parts if part not in ("backfill", "lookup_cluster")]
         if serving_parts:
             print("preparing: example data, materialization, model ...", flush=True)
             stack = prepare_stack(directory / "stack", redis, customers=CUSTOMERS)
@@ -307,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 throughput.QUICK if args.quick else throughput.FULL,
                 args.seed,
                 args.out.parent / PLOT,
+            )
+        if "lookup_cluster" in parts:
+            print(f"[{time.monotonic() - started:.0f} s] measuring lookups on a {lookup_cluster.SHARDS}-shard Redis Cluster ...", flush=True)
+            results["lookup_cluster"] = lookup_cluster.lookup_cluster_benchmark(
+                directory, CUSTOMERS, FIRST_CUSTOMER, plan.rounds, {1: plan.per_round_1, 100: plan.per_round_100}, plan.warmup, args.seed
             )
         if "backfill" in parts:
             print(f"[{time.monotonic() - started:.0f} s] measuring backfill throughput, ours and Feast's ...", flush=True)
@@ -328,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     missed = [name for name, value in ratios(results).items() if value > TARGET_RATIO]
     throughput_missed = "throughput" in results and not throughput.ratios_met(results["throughput"])
     backfill_missed = "backfill" in results and not backfill.ratios_met(results["backfill"])
-    return 1 if args.strict and (missed or throughput_missed or backfill_missed) else 0
+    cluster_missed = "lookup_cluster" in results and any(v > lookup_cluster.TARGET_RATIO for v in lookup_cluster.ratios(results["lookup_cluster"]).values())
+    return 1 if args.strict and (missed or throughput_missed or backfill_missed or cluster_missed) else 0
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ writer; this is only the read path, and it returns what `get_online_features` re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from .plan import FeatureResult, LookupPlan
 
@@ -63,9 +66,14 @@ class AsyncFeatureLookup:
 
 
 class AsyncClusterFeatureLookup:
-    """Lookups on a Redis Cluster: the HMGETs of a request grouped by the node that serves each
-    key's slot, one pipelined round trip per node, every node at once (redis-py's cluster
-    pipeline, which also follows MOVED and ASK while slots move or a replica is promoted)."""
+    """Lookups on a Redis Cluster: the HMGETs of a request grouped by the primary that serves each
+    key's hash slot, then every node's group in one pipelined round trip, all nodes at once.
+
+    The slot map is redis-py's (learned from the start-up nodes). A node that is gone, a MOVED
+    or ASK reply (slots moving, a replica promoted) or a cluster that is down fails the call and
+    closes the client, so the next call learns the slot map afresh; the read path retries
+    nothing itself (the caller answers stale or 503 meanwhile).
+    """
 
     def __init__(self, plan: LookupPlan, cluster: RedisCluster) -> None:
         self.plan = plan
@@ -77,16 +85,39 @@ class AsyncClusterFeatureLookup:
     async def get_many(self, rows: Sequence[Mapping[str, Any]]) -> list[FeatureResult]:
         if not rows:
             return []
-        pipeline = self._cluster.pipeline()
-        for key, fields in self.plan.commands(rows):
-            pipeline.execute_command("HMGET", key, *fields)
+        commands = _hmget_commands(self.plan, rows)
         try:
-            return self.plan.decode(await pipeline.execute())
-        except RedisCluster.ERRORS_ALLOW_RETRY:
-            # A node is gone or the cluster is failing over: the next call learns the slot map
-            # afresh (redis-py does so only when it retries, and the read path does not retry).
+            if self._cluster._initialize:
+                await self._cluster.initialize()
+            by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
+            slots = self._cluster.nodes_manager
+            for position, command in enumerate(commands):
+                node = slots.get_node_from_slot(key_slot(command[1]))
+                by_node.setdefault(node.name, (node, []))[1].append(position)
+            if len(by_node) == 1:  # one entity, or every key on one shard: no tasks to spread
+                ((node, _),) = by_node.values()
+                return self.plan.decode(await _node_round_trip(node, commands))
+            answers = await asyncio.gather(*(_node_round_trip(node, [commands[i] for i in positions]) for node, positions in by_node.values()))
+        except (*RedisCluster.ERRORS_ALLOW_RETRY, ResponseError):
             await self._cluster.aclose()
             raise
+        replies: list[Any] = [None] * len(commands)
+        for (_, positions), answer in zip(by_node.values(), answers, strict=True):
+            for position, reply in zip(positions, answer, strict=True):
+                replies[position] = reply
+        return self.plan.decode(replies)
+
+
+async def _node_round_trip(node: ClusterNode, commands: list[tuple[Any, ...]]) -> list[Any]:
+    connection = node.acquire_connection()
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        return [await connection.read_response() for _ in commands]
+    except BaseException:
+        await connection.disconnect()  # unread replies would be read by the next request
+        raise
+    finally:
+        node.release(connection)
 
 
 def lookup_for(plan: LookupPlan, client: redis.asyncio.Redis | RedisCluster) -> AsyncFeatureLookup | AsyncClusterFeatureLookup:
