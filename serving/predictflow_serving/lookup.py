@@ -29,6 +29,16 @@ def _hmget_commands(plan: LookupPlan, rows: Sequence[Mapping[str, Any]]) -> list
     return [("HMGET", key, *fields) for key, fields in plan.commands(rows)]
 
 
+async def _send_and_read(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Every command in one write, then their replies in order."""
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        return [await connection.read_response() for _ in commands]
+    except BaseException:
+        await connection.disconnect(nowait=True)  # unread replies would be read by the next request
+        raise
+
+
 class AsyncFeatureLookup:
     """Lookups on an asyncio redis-py client (see store_client.async_client for timeouts)."""
 
@@ -53,14 +63,9 @@ class AsyncFeatureLookup:
     async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
         connection = await self._pool.get_connection()
         try:
-            await connection.send_packed_command(connection.pack_commands(commands))
-            return [await connection.read_response() for _ in commands]
+            return await _send_and_read(connection, commands)
         except RedisConnectionError as error:
-            await connection.disconnect(nowait=True)
             raise _ConnectionLost(str(error)) from error
-        except BaseException:
-            await connection.disconnect(nowait=True)  # unread replies would be read by the next request
-            raise
         finally:
             await self._pool.release(connection)
 
@@ -111,11 +116,7 @@ class AsyncClusterFeatureLookup:
 async def _node_round_trip(node: ClusterNode, commands: list[tuple[Any, ...]]) -> list[Any]:
     connection = node.acquire_connection()
     try:
-        await connection.send_packed_command(connection.pack_commands(commands))
-        return [await connection.read_response() for _ in commands]
-    except BaseException:
-        await connection.disconnect()  # unread replies would be read by the next request
-        raise
+        return await _send_and_read(connection, commands)
     finally:
         node.release(connection)
 

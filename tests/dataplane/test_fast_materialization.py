@@ -170,15 +170,20 @@ def _keyspace(server: RedisServer) -> dict[bytes, tuple[dict[bytes, bytes], bool
     return dump
 
 
+def _repo(directory: Path) -> tuple[Path, Path]:
+    """An empty offline folder and a feature repo whose sources read from it."""
+    offline, repo = directory / "offline", directory / "repo"
+    offline.mkdir()
+    repo.mkdir()
+    (repo / "definitions.py").write_text(textwrap.dedent(DEFINITIONS.format(offline=offline)))
+    return offline, repo
+
+
 @pytest.fixture
 def stores(tmp_path, monkeypatch):
     """A repo, its offline data, and one redis-server per writer."""
     project = f"fast_{uuid.uuid4().hex[:8]}"
-    offline = tmp_path / "offline"
-    offline.mkdir()
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "definitions.py").write_text(textwrap.dedent(DEFINITIONS.format(offline=offline)))
+    offline, repo = _repo(tmp_path)
     servers = {writer: start_redis(tmp_path / f"redis-{writer}", password=uuid.uuid4().hex) for writer in (WRITER_FEAST, WRITER_FAST)}
     opened = {}
     for writer, server in servers.items():
@@ -270,11 +275,7 @@ def test_into_a_redis_cluster_each_shard_gets_its_keys_as_feast_writes_them(tmp_
     """Feast's own materialization into one 3-shard Redis Cluster, the fast path (one pipeline per
     shard, all at once) into another: every key on its slot's shard, byte for byte the same."""
     project = f"fast_{uuid.uuid4().hex[:8]}"
-    offline = tmp_path / "offline"
-    offline.mkdir()
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "definitions.py").write_text(textwrap.dedent(DEFINITIONS.format(offline=offline)))
+    offline, repo = _repo(tmp_path)
     _write_offline(offline, "typed", _typed_rows(700, timedelta(0), 0))
     _write_offline(offline, "stock", _stock_rows(120, timedelta(0), 0))
     password = uuid.uuid4().hex
