@@ -7,7 +7,7 @@ of its sources into $PREDICTFLOW_CACHE/library/<key>/ (default ~/.cache/predictf
 
 It holds predictflow_serving and the two packages it imports, predictflow_contract and
 predictflow_runtime, at the root project's version. Its dependencies are only what those
-packages import (Feast with Redis, redis, numpy, pandas, pyarrow, prometheus-client, PyYAML,
+packages import (Feast with Redis, redis, hiredis, numpy, pandas, pyarrow, prometheus-client, PyYAML,
 protobuf), with the root project's pins: no operator libraries, no BentoML (a user brings the
 server; the example churn service in predictflow_serving.service needs BentoML installed).
 Every import of the shipped modules is checked against that list before the wheel is kept.
@@ -40,6 +40,7 @@ README = ROOT / "docs" / "serving-contract.md"
 DEPENDENCIES = {
     "feast": "feast[redis]",
     "redis": "redis",
+    "hiredis": "hiredis",
     "numpy": "numpy",
     "pandas": "pandas",
     "pyarrow": "pyarrow",

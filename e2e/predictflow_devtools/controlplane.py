@@ -194,12 +194,19 @@ def apply_manifests(kubeconfig: Path, kubectl: Path, paths: list[Path]) -> None:
         stdout=subprocess.DEVNULL,
     )
     if any("kind: CustomResourceDefinition" in p.read_text() for p in paths):
-        # Served only once Established: a request right after the apply can meet a 404.
-        subprocess.run(
-            [str(kubectl), f"--kubeconfig={kubeconfig}", "wait", "--for=condition=Established", "--timeout=60s", "customresourcedefinitions", "--all"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        # Served only once Established: a request right after the apply can meet a 404. Polled, not
+        # `kubectl wait`, which fails at once on a CRD whose status has no conditions yet.
+        processes.wait_until(lambda: _all_established(kubeconfig, kubectl), timeout=60, what="the CustomResourceDefinitions (Established)")
+
+
+def _all_established(kubeconfig: Path, kubectl: Path) -> bool:
+    listed = subprocess.run(
+        [str(kubectl), f"--kubeconfig={kubeconfig}", "get", "customresourcedefinitions", "--output=json"], capture_output=True, text=True, check=True
+    )
+    crds = json.loads(listed.stdout)["items"]
+    return bool(crds) and all(
+        any(c.get("type") == "Established" and c.get("status") == "True" for c in (crd.get("status") or {}).get("conditions") or []) for crd in crds
+    )
 
 
 def main(argv: list[str]) -> int:
