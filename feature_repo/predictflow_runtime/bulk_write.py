@@ -162,14 +162,16 @@ class ClusterShards:
 
     def shards(self, slots: np.ndarray | None) -> list[tuple[Pipeline, np.ndarray | None]]:
         assert slots is not None
-        rows_by_node: dict[str, list[np.ndarray]] = {}
-        pipelines: dict[str, Pipeline] = {}
         unique_slots, inverse = np.unique(slots, return_inverse=True)
+        pipelines: dict[str, Pipeline] = {}
+        numbers: dict[str, int] = {}
+        node_of_slot = np.empty(len(unique_slots), dtype=np.int64)
         for position, slot in enumerate(unique_slots.tolist()):
             name, pipeline = self._pipeline(slot)
             pipelines[name] = pipeline
-            rows_by_node.setdefault(name, []).append(np.nonzero(inverse == position)[0])
-        return [(pipelines[name], np.sort(np.concatenate(rows))) for name, rows in rows_by_node.items()]
+            node_of_slot[position] = numbers.setdefault(name, len(numbers))
+        node_of_row = node_of_slot[inverse]  # one pass over the rows, not one per slot
+        return [(pipelines[name], np.nonzero(node_of_row == number)[0]) for name, number in numbers.items()]
 
 
 Router = SingleNode | ClusterShards
