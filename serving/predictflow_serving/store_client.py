@@ -60,8 +60,10 @@ def async_online_client(connection_string: str, timeouts: Timeouts = Timeouts(),
 
 
 async def ping_fresh(connection_string: str, deadline: float, *, cluster: bool = False) -> bool:
-    """Whether Redis answers PING on a brand-new connection within `deadline` seconds (for a
-    cluster: every primary, found afresh from the start-up nodes).
+    """Whether Redis answers PING on a brand-new connection within `deadline` seconds. For a
+    cluster: a start-up node hands out the slot map. One shard failing
+    over is not the whole store down: its keys' lookups fail (stale or 503, per onStoreDown) while
+    the others' answer, and the pod stays in its Service.
 
     A fresh connection proves that the server is reachable now (DNS, TCP, TLS, AUTH), which a
     pooled connection that happens to be open cannot. Never raises.
@@ -70,7 +72,8 @@ async def ping_fresh(connection_string: str, deadline: float, *, cluster: bool =
     try:
         async with asyncio.timeout(deadline):
             if isinstance(client, RedisCluster):
-                return bool(await client.ping(target_nodes=RedisCluster.PRIMARIES))  # type: ignore[misc]
+                await client.initialize()  # a start-up node answered CLUSTER SLOTS on a new, authenticated connection
+                return True
             return bool(await client.ping())  # type: ignore[misc]
     except (TimeoutError, RedisError, OSError):
         return False

@@ -455,6 +455,8 @@ def test_a_cluster_lookup_follows_a_failover_without_a_restart(redis_cluster, cl
         started = time.monotonic()
         errors = 0
         while True:
+            # readiness: the store is there while one shard fails over (the pod stays in its Service)
+            assert asyncio.run(ping_fresh(redis_cluster.feast_connection_string(), deadline=1.0, cluster=True))
             try:
                 after = [row.features for row in lookup.get_many(rows)]
                 break
