@@ -125,9 +125,12 @@ def connection_string(
     return ",".join(parts)
 
 
-def feature_store_config(project: str, connection: str, key_ttl_seconds: int = 0) -> dict[str, Any]:
-    """The feature_store.yaml every Feast process of a FeatureStore reads."""
+def feature_store_config(project: str, connection: str, key_ttl_seconds: int = 0, cluster: bool = False) -> dict[str, Any]:
+    """The feature_store.yaml every Feast process of a FeatureStore reads; `cluster`: the store is a
+    Redis Cluster, and `connection` names any of its nodes (the clients read the slot map there)."""
     online: dict[str, Any] = {"type": FEAST_ONLINE_STORE_TYPE, "connection_string": connection}
+    if cluster:
+        online["redis_type"] = FEAST_REDIS_CLUSTER_TYPE
     if key_ttl_seconds:
         online["key_ttl_seconds"] = key_ttl_seconds
     return {
@@ -140,5 +143,5 @@ def feature_store_config(project: str, connection: str, key_ttl_seconds: int = 0
     }
 
 
-def render_feature_store_yaml(project: str, connection: str, key_ttl_seconds: int = 0) -> str:
-    return yaml.safe_dump(feature_store_config(project, connection, key_ttl_seconds), sort_keys=False)
+def render_feature_store_yaml(project: str, connection: str, key_ttl_seconds: int = 0, cluster: bool = False) -> str:
+    return yaml.safe_dump(feature_store_config(project, connection, key_ttl_seconds, cluster), sort_keys=False)

@@ -47,7 +47,7 @@ class RedisClusterServers:
 _BUS_OFFSET = 10_000  # a cluster node also listens on its port + 10000 (the cluster bus)
 
 
-def _free_cluster_port() -> int:
+def free_cluster_port() -> int:
     """A free port below 55536 whose bus port is free too."""
     for _ in range(200):
         port = random.randrange(20_000, 55_536 - 1)
@@ -79,7 +79,7 @@ def start_redis_cluster(directory: Path, *, shards: int = 3, replicas: int = 0, 
     for index in range(shards * (1 + replicas)):
         node_dir = directory / f"node-{index}"
         node_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_cluster_port()
+        port = free_cluster_port()
         lines = [
             "bind 127.0.0.1",
             f"port {port}",

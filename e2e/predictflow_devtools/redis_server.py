@@ -123,10 +123,13 @@ def start_operator_redis(
     bind: str = "127.0.0.1",
     replica_of: RedisServer | None = None,
     ca_cert: Path | None = None,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> RedisServer:
     """redis-server with the operator's redis.conf (`conf`) and the files the pod mounts (`mounts`:
     pod directory -> {file name: text}), moved to a free port and `directory`. `user`/`password`:
-    whom start() pings as, as the pod's probes do; `ca_cert`: verifies the server when it serves TLS."""
+    whom start() pings as, as the pod's probes do; `ca_cert`: verifies the server when it serves TLS;
+    `port`: where it listens (a free one if None); `args`: what the pod's command line adds."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     places = {}
@@ -136,7 +139,7 @@ def start_operator_redis(
         for name, text in files.items():
             (place / name).write_text(text)
         places[pod_dir] = str(place)
-    port = processes.free_port()
+    port = port or processes.free_port()
     lines = []
     for line in conf.splitlines():
         key, _, value = line.partition(" ")
@@ -150,7 +153,7 @@ def start_operator_redis(
             line = line.replace(pod_dir, place)
         lines.append(line)
     (directory / "redis.conf").write_text("\n".join(lines) + "\n")
-    args = ("--replicaof", replica_of.host, str(replica_of.port)) if replica_of else ()
+    args = (*args, *(("--replicaof", replica_of.host, str(replica_of.port)) if replica_of else ()))
     server = RedisServer("127.0.0.1", port, password, ca_cert, directory, username=user, args=args)
     return server.start()
 

@@ -108,8 +108,10 @@ async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "backfill"})
 @kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "materialization"})
-async def job_pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A job pod's report (its termination message) may land after its Job's last event."""
+@kopf.on.event("", "v1", "pods", labels={FS_LABEL: kopf.PRESENT, "app.kubernetes.io/component": "redis"})
+async def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A job pod's report (its termination message) may land after its Job's last event; a Redis
+    Cluster's pod that moved or came back is joined again by its FeatureStore's next pass."""
     namespace, name = body["metadata"]["namespace"], (body["metadata"].get("labels") or {}).get(FS_LABEL, "")
     memo.operator.wake_named(namespace, name)
 

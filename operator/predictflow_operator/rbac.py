@@ -42,7 +42,7 @@ NAMESPACED: tuple[Rule, ...] = (
     ),
     Rule("", "configmaps", (*APPLY, "get", "list", "delete"), "Redis and Feast configs are applied when changed; stale Feast configs are listed and deleted"),
     Rule("", "services", (*APPLY, "get", "delete"), "Redis and serving Services are applied when changed, and deleted when a store retires"),
-    Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message"),
+    Rule("", "pods", WATCH, "backfill pods report the rows they wrote in their termination message; a Redis Cluster's pods are where the operator forms it"),
     Rule("", "persistentvolumeclaims", ("get", "patch"), "a larger spec.onlineStore.redis.persistence.size expands the Redis volumes"),
     Rule("apps", "statefulsets", (*APPLY, "get", *WATCH, "delete"), "the in-cluster Redis is applied, watched for readiness, and deleted when it retires"),
     Rule(
@@ -53,7 +53,7 @@ NAMESPACED: tuple[Rule, ...] = (
     ),
     Rule("batch", "cronjobs", (*APPLY, "get"), "the materialization CronJob is applied when changed"),
     Rule("batch", "jobs", (*APPLY, "get", *WATCH, "delete"), "backfill Jobs are started, watched, listed for the last run and cancelled"),
-    Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's PodDisruptionBudget is applied with two or more replicas, deleted below"),
+    Rule("policy", "poddisruptionbudgets", (*APPLY, "get", "delete"), "serving's and Redis' PodDisruptionBudgets are applied with replicas, deleted without"),
     Rule(
         "autoscaling",
         "horizontalpodautoscalers",

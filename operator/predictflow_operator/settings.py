@@ -31,6 +31,8 @@ class Settings:
     operator_pod_labels: tuple[tuple[str, str], ...] = ()
     # How often each FeatureStore's serving store is read (watermarks, INFO); up to the resync while it fails.
     store_read_seconds: float = 60.0
+    # How soon a Redis Cluster that is forming or failing over is looked at again.
+    cluster_poll_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +50,7 @@ class Settings:
             operator_namespace=os.environ.get("PREDICTFLOW_OPERATOR_NAMESPACE", "").strip(),
             operator_pod_labels=_labels(os.environ.get("PREDICTFLOW_OPERATOR_POD_LABELS", "")),
             store_read_seconds=float(os.environ.get("PREDICTFLOW_STORE_READ_SECONDS", "60")),
+            cluster_poll_seconds=float(os.environ.get("PREDICTFLOW_CLUSTER_POLL_SECONDS", "2")),
         )
 
 

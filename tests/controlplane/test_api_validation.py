@@ -21,6 +21,11 @@ def kubectl_apply(control_plane, namespace, spec, *extra):
 REJECTED = {
     "unknown store type": ({"project": "churn", "onlineStore": {"type": "dynamodb"}}, ['spec.onlineStore.type', '"redis", "elasticache"']),
     "negative redis replicas": ({"project": "churn", "onlineStore": {"redis": {"replicas": -1}}}, ["spec.onlineStore.redis.replicas", "greater than or equal to 0"]),
+    "a two-shard cluster": (
+        {"project": "churn", "onlineStore": {"redis": {"shards": 2}}},
+        ["spec.onlineStore.redis.shards: a Redis Cluster needs at least 3 shards"],
+    ),
+    "too many shards": ({"project": "churn", "onlineStore": {"redis": {"shards": 17}}}, ["spec.onlineStore.redis.shards", "less than or equal to 16"]),
     "negative TTL": ({"project": "churn", "onlineStore": {"keyTTLSeconds": -5}}, ["spec.onlineStore.keyTTLSeconds", "greater than or equal to 0"]),
     "negative serving replicas": ({"project": "churn", "serving": {"replicas": -2}}, ["spec.serving.replicas"]),
     "project with a dash": ({"project": "churn-prod"}, ["spec.project", "^[A-Za-z0-9][A-Za-z0-9_]*$"]),

@@ -283,8 +283,7 @@ def test_into_a_redis_cluster_each_shard_gets_its_keys_as_feast_writes_them(tmp_
     clusters = {writer: start_redis_cluster(tmp_path / f"cluster-{writer}", shards=3, password=password) for writer in (WRITER_FEAST, WRITER_FAST)}
     try:
         for writer, cluster in clusters.items():
-            config = contract.feature_store_config(project, ",".join([*cluster.endpoints, "password=${REDIS_PASSWORD}"]), KEY_TTL_SECONDS)
-            config["online_store"]["redis_type"] = contract.FEAST_REDIS_CLUSTER_TYPE
+            config = contract.feature_store_config(project, ",".join([*cluster.endpoints, "password=${REDIS_PASSWORD}"]), KEY_TTL_SECONDS, cluster=True)
             path = tmp_path / f"{writer}.yaml"
             path.write_text(yaml.safe_dump(config))
             store = open_store(path, repo, work_dir=tmp_path / f"work-{writer}")

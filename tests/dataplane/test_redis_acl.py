@@ -87,9 +87,9 @@ class OperatorRedis:
         self.mounts = {builder.TLS_DIR: tls} if tls else {}
         self.ca_cert = ca_cert
         self.instance = builder.instance(OWNER, self.spec)
-        generated = {user: passwords.generate() for user in builder.PASSWORD_KEYS}
+        generated = {user: passwords.generate() for user in builder.users(False)}
         # through the operator's own path: the auth Secret, read back and checked, then rendered
-        self.passwords = builder.passwords_of(builder.password_secret(OWNER, self.instance, generated))
+        self.passwords = builder.passwords_of(builder.password_secret(OWNER, self.instance, generated), False)
         acl = _decoded(builder.acl_secret(OWNER, self.instance, self.passwords))
         self.auth_files = {key: acl[key] for key in (builder.ACL_KEY, builder.REPLICA_AUTH_KEY)}
         self.directory = directory

@@ -29,6 +29,7 @@ SPECS = {
         },
     },
     "redis-tls": {"project": "churn", "onlineStore": {"redis": {"tls": {"secretName": "churn-redis-tls"}, "metrics": {"enabled": True}}}},
+    "redis-cluster": {"project": "churn", "onlineStore": {"redis": {"shards": 3, "replicas": 1, "tls": {"secretName": "churn-redis-tls"}}}},
     "placement-autoscaling": {
         "project": "churn",
         "featureRepo": {"image": "example/churn-repo:1", "path": "/repo"},
@@ -60,7 +61,10 @@ def render(case: str) -> list[dict]:
     if spec.online_store.type == "redis":
         name = redis.instance(OWNER, spec)
         store = target_of(redis.record(OWNER, spec))
-        docs = [redis.password_secret(OWNER, name, PASSWORDS), redis.acl_secret(OWNER, name, PASSWORDS), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine", "predictflow/redis:0.1.0")]
+        cluster = redis.clustered(spec.online_store.redis)
+        passwords = {user: PASSWORDS[user] for user in redis.users(cluster)}
+        docs = [redis.password_secret(OWNER, name, passwords), redis.acl_secret(OWNER, name, passwords, cluster), redis.config_map(OWNER, spec, name), *redis.services(OWNER, name, cluster), redis.stateful_set(OWNER, spec, name, "secret-checksum", "redis:7-alpine", "predictflow/redis:0.1.0")]
+        docs += [budget for budget in [redis.pod_disruption_budget(OWNER, spec, name)] if budget]
     else:
         store = target_of(elasticache.existing_record(spec.online_store.elasticache))
         docs = []
@@ -166,6 +170,7 @@ def test_elasticache_keeps_its_single_auth_token_for_every_role():
 def test_the_acl_file_disables_default_and_holds_hashes_only():
     acl = redis.acl_file(PASSWORDS)
     lines = acl.splitlines()
+    assert not any(line.startswith("user topology ") for line in lines)  # no cluster to form
     assert lines[0] == "user default reset"  # off, no password, no commands
     assert all(password not in acl for password in PASSWORDS.values())
     serving_line = next(line for line in lines if line.startswith("user serving "))
@@ -177,13 +182,35 @@ def test_the_acl_file_disables_default_and_holds_hashes_only():
 
 def test_a_password_that_cannot_be_placed_is_refused_naming_its_key_never_itself():
     secret = redis.password_secret(OWNER, "churn-redis", PASSWORDS)
-    assert redis.passwords_of(secret) == PASSWORDS
+    assert redis.passwords_of(secret, True) == PASSWORDS
     for bad in ("abc\nuser default on nopass ~* +@all", "two words", "a,b", "x=y", "${HOME}", 'q"uote', "12345", "true", "", "caf\u00e9"):
         broken = redis.password_secret(OWNER, "churn-redis", {**PASSWORDS, "serving": bad})
         with pytest.raises(ValueError) as refused:
-            redis.passwords_of(broken)
+            redis.passwords_of(broken, False)
         assert "churn-redis-auth key 'serving-password'" in str(refused.value)
         assert len(bad) < 5 or bad not in str(refused.value)
+
+
+def test_a_cluster_s_clients_may_read_the_slot_map_and_only_the_operator_may_form_it():
+    lines = {line.split()[1]: line for line in redis.acl_file(PASSWORDS, cluster=True).splitlines()}
+    for client in ("serving", "materialization", "monitoring"):
+        assert "+cluster|slots +command" in lines[client] and "+cluster|meet" not in lines[client]
+    topology = lines["topology"]
+    assert "+cluster|meet" in topology and "~" not in topology and "+hmget" not in topology and "+cluster|reset" not in topology
+    assert "+cluster" not in lines["replication"] and "+cluster" not in lines["exporter"]
+
+
+def test_a_cluster_s_shard_count_names_its_instance_and_its_pods_spread():
+    single, sharded = parse_spec({"project": "churn"}), parse_spec(SPECS["redis-cluster"])
+    assert redis.instance(OWNER, single) == "churn-redis" and redis.instance(OWNER, sharded) != "churn-redis"
+    resized = parse_spec({**SPECS["redis-cluster"], "onlineStore": {"redis": {**SPECS["redis-cluster"]["onlineStore"]["redis"], "shards": 4}}})
+    assert redis.instance(OWNER, resized) != redis.instance(OWNER, sharded)
+    assert redis.record(OWNER, sharded).shards == 3 and redis.record(OWNER, single).shards == 0
+    pods = redis.stateful_set(OWNER, sharded, "churn-redis-x", "c", "redis:7-alpine")["spec"]
+    assert pods["replicas"] == 6 and pods["podManagementPolicy"] == "Parallel"
+    assert [c["topologyKey"] for c in pods["template"]["spec"]["topologySpreadConstraints"]] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    assert redis.pod_disruption_budget(OWNER, single, "churn-redis") is None
+    assert redis.pod_disruption_budget(OWNER, sharded, "churn-redis-x")["spec"]["maxUnavailable"] == 1
 
 
 def test_the_redis_pods_hold_no_password_in_their_spec_and_run_no_secret_through_a_shell():

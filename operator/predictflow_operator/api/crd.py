@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from .. import GROUP, KIND, PLURAL, VERSION
-from .models import FeatureStoreSpec, FeatureStoreStatus, StoreMemory
+from .models import FeatureStoreSpec, FeatureStoreStatus, StoreMemory, StoreShard
 
 _DROPPED_KEYS = {"title"}
 MAX_NAME = 63
@@ -106,6 +106,9 @@ def status_schema() -> dict[str, Any]:
     memory = _drop_defaults(_schema(StoreMemory))
     memory["description"] = "Memory of the serving store, read from Redis INFO on the operator's passes."
     status["properties"]["onlineStore"]["properties"]["memory"] = memory
+    shards = {"type": "array", "items": _drop_defaults(_schema(StoreShard))}
+    shards["description"] = "A Redis Cluster's shards: which pod holds which slots, and its replicas."
+    status["properties"]["onlineStore"]["properties"]["topology"] = shards
     return status
 
 

@@ -178,13 +178,35 @@ class RedisMetrics(_Model):
 
 
 class RedisStore(Placement):
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "!has(self.shards) || self.shards == 1 || self.shards >= 3",
+                "spec.onlineStore.redis.shards: a Redis Cluster needs at least 3 shards (its primaries vote on failovers); use 1 or 3 and more",
+            ),
+        )
+    )
+
     image: str = Field(
         "",
         pattern=IMAGE_PATTERN,
         max_length=512,
         description="Redis server image; empty: the operator's default (redis:7-alpine unless the chart sets another).",
     )
-    replicas: int = Field(0, ge=0, le=5, description="Read replicas besides the primary (0-5).")
+    replicas: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Replicas of each primary (0-5). With shards >= 3 a replica takes over when its primary fails (Redis Cluster's "
+        "failover); with one shard they keep copies of the data.",
+    )
+    shards: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Primaries the keys are spread over (1, or 3-16). More than one is a Redis Cluster the operator forms, "
+        "with automatic failover to a shard's replica; changing it replaces the store through the switch.",
+    )
     persistence: RedisPersistence = Field(default_factory=RedisPersistence, description="Durability of the in-cluster Redis.")
     max_memory: str = Field(
         "",
@@ -380,6 +402,7 @@ class StoreRecord(_Model):
     mode: str = Field("", description="elasticache: managed or existing; empty for redis.")
     name: str = Field("", description="What the store is called where it runs: the StatefulSet, or the replication group id.")
     endpoint: str = Field("", description="host:port clients connect to.")
+    shards: int = Field(0, description="The primaries of a Redis Cluster; 0: a single primary.")
     tls: bool = Field(False, description="Clients connect over TLS.")
     auth_secret_ref: SecretKeyRef = Field(default_factory=SecretKeyRef, description="The Secret key holding the password or AUTH token.")
     ca_secret_ref: SecretKeyRef = Field(default_factory=SecretKeyRef, description="The Secret key holding a PEM CA bundle, if any.")
@@ -388,6 +411,15 @@ class StoreRecord(_Model):
     generation: int = Field(0, description="The spec generation this store was first prepared for.")
     state: str = Field("", description="Provisioning | Backfilling | Verifying | CuttingOver | Serving | Retiring.")
     backfill_job: str = Field("", description="The backfill Job that fills this store.")
+
+
+class StoreShard(_Model):
+    """One entry of status.onlineStore.topology: a Redis Cluster shard as its pods last told the
+    operator. Not part of the store's record (StoreRecord ignores it); api.crd places it in the schema."""
+
+    slots: str = Field("", description="The hash slots the shard holds, e.g. 0-5460.")
+    primary: str = Field("", description="The pod that is the shard's primary.")
+    replicas: list[str] = Field(default_factory=list, description="The pods that replicate it.")
 
 
 class StoreMemory(_Model):

@@ -21,7 +21,7 @@ def feature_store_yaml(
     username_env: str = contract.REDIS_USERNAME_ENV,
 ) -> str:
     connection = store.connection_string(password_env, ca_dir, username_env)
-    return contract.render_feature_store_yaml(spec.project, connection, spec.online_store.key_ttl_seconds)
+    return contract.render_feature_store_yaml(spec.project, connection, spec.online_store.key_ttl_seconds, store.cluster)
 
 
 def config_map_name(owner: Owner, store: StoreTarget) -> str:

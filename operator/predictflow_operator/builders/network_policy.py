@@ -40,12 +40,15 @@ def operator_peer(namespace: str, pod_labels: dict[str, str]) -> dict[str, Any]:
 
 def online_store(owner: Owner, spec: FeatureStoreSpec, operator: dict[str, Any] | None = None) -> dict[str, Any]:
     """The in-cluster Redis accepts connections from this FeatureStore's serving, materialization and
-    backfill pods, from its own pods (replication) and from the operator (its readings, as the
-    monitoring user), from nothing else in the cluster. With the exporter sidecar, its metrics port
+    backfill pods, from its own pods (replication, and a cluster's bus) and from the operator (its
+    readings as the monitoring user, a cluster's forming as the topology user), from nothing else. With the exporter sidecar, its metrics port
     is open to scrapers anywhere in the cluster: it serves INFO figures, no key and no value."""
     clients = (serving.COMPONENT, materialization.COMPONENT, materialization.BACKFILL_COMPONENT, redis.COMPONENT)
     peers = [_pods_of(owner, c) for c in clients] + ([operator] if operator else [])
     policy = _ingress_policy(owner, online_store_name(owner), redis.COMPONENT, peers, redis.PORT)
+    # Redis Cluster's node-to-node bus, between the FeatureStore's own Redis pods only. Always there:
+    # during a switch the store being retired may be a cluster while the spec asks for a single primary.
+    policy["spec"]["ingress"].append({"from": [_pods_of(owner, redis.COMPONENT)], "ports": [{"protocol": "TCP", "port": redis.BUS_PORT}]})
     if spec.online_store.redis.metrics.enabled:
         policy["spec"]["ingress"].append({"ports": [{"protocol": "TCP", "port": redis.EXPORTER_PORT}]})
     return policy

@@ -8,7 +8,13 @@ Redis runs with ACL users and the `default` user off, so no client holds more th
 - `replication` is the Redis pods' own: replicas sync from the primary with it, probes PING with it;
 - `monitoring` (the operator) reads INFO and the watermarks, never a feature value;
 - `exporter` (the optional metrics sidecar) reads INFO, the slow log's length and latency figures
-  (not the slow log itself, whose entries hold command arguments, feature values among them).
+  (not the slow log itself, whose entries hold command arguments, feature values among them);
+- `topology` (the operator, Redis Cluster only) forms the cluster and mends its membership, and
+  can do nothing else.
+
+With `shards` > 1 the pods are the nodes of a Redis Cluster (redis_topology says how the operator
+forms it); the clients then also read the slot map and the command table, which redis-py's
+cluster client asks for when it connects.
 
 Passwords live in the user-facing `<instance>-auth` Secret, one key per user. The operator renders
 from it the `<instance>-acl` Secret Redis mounts: the ACL file with SHA-256 hashes only, and the
@@ -39,7 +45,7 @@ from .common import (
     secret_env,
     selector,
 )
-from .placement import pod_placement
+from .placement import HOSTNAME, ZONE, pod_placement
 from .resources import EXPORTER, container_resources, redis_defaults
 
 STORE_TYPE = "redis"
@@ -47,7 +53,7 @@ COMPONENT = STORE_TYPE
 CONTAINER = "redis"
 PORT = 6379
 SERVING_USER, MATERIALIZATION_USER, REPLICATION_USER = "serving", "materialization", "replication"
-MONITORING_USER, EXPORTER_USER = "monitoring", "exporter"
+MONITORING_USER, EXPORTER_USER, TOPOLOGY_USER = "monitoring", "exporter", "topology"
 # `password` is the key every store's Secret had when Redis knew a single password, which every
 # client held. It keeps its value and now belongs to the user that can do least with it.
 PASSWORD_KEY = "password"
@@ -57,6 +63,7 @@ PASSWORD_KEYS = {
     MATERIALIZATION_USER: "materialization-password",
     MONITORING_USER: "monitoring-password",
     EXPORTER_USER: "exporter-password",
+    TOPOLOGY_USER: "topology-password",
 }
 # What each client role (builders.store READER / WRITER / MONITOR) authenticates as.
 _ROLE_USERS = {"reader": SERVING_USER, "writer": MATERIALIZATION_USER, "monitor": MONITORING_USER}
@@ -75,7 +82,12 @@ USER_RULES = {
     # The watermark keys only (contract.WATERMARK_PREFIX), and INFO for memory and evictions.
     MONITORING_USER: f"~predictflow:watermark* +get +mget +smembers +info {_CONNECTION}",
     EXPORTER_USER: f"+info +slowlog|len +latency|latest +latency|histogram +dbsize {_CONNECTION}",
+    TOPOLOGY_USER: f"+cluster|nodes +cluster|info +cluster|myid +cluster|meet +cluster|addslotsrange +cluster|replicate +cluster|forget {_CONNECTION}",
 }
+# What a cluster client asks before its first command: where the slots are, and the command table.
+_CLUSTER_CLIENT = "+cluster|slots +command"
+_CLUSTER_CLIENTS = (SERVING_USER, MATERIALIZATION_USER, MONITORING_USER)
+BUS_PORT = PORT + 10000  # Redis Cluster's node-to-node port
 ACL_KEY, REPLICA_AUTH_KEY, PROBE_PASSWORD_KEY = "users.acl", "replica-auth.conf", "probe-password"
 EXPORTER_PASSWORD_KEY = "exporter-password"
 # spec.onlineStore.redis.metrics: the exporter of Debian's prometheus-redis-exporter package, which
@@ -91,6 +103,17 @@ _RDB_SAVE = "save 3600 1 300 100 60 10000"
 
 
 INSTANCE_LABEL = f"{GROUP}/redis"
+
+
+def clustered(redis: RedisStore) -> bool:
+    return redis.shards > 1
+
+
+def users(cluster: bool) -> list[str]:
+    """The store's ACL users; the topology user only where there is a cluster to form."""
+    return [user for user in PASSWORD_KEYS if cluster or user != TOPOLOGY_USER]
+
+
 # Settings a StatefulSet cannot change in place, with the values that keep the plain instance name.
 _IN_PLACE_DEFAULTS = {"persistence": True, "storageClassName": ""}
 
@@ -104,6 +127,8 @@ def instance(owner: Owner, spec: FeatureStoreSpec) -> str:
     if spec.online_store.redis.tls.secret_name:
         # Redis and its clients would have to flip at the same instant; a new store switches over safely.
         fixed["tls"] = True
+    if clustered(spec.online_store.redis):
+        fixed["shards"] = spec.online_store.redis.shards
     if fixed == _IN_PLACE_DEFAULTS:
         return child_name(owner, "redis")
     return child_name(owner, f"redis-{checksum(fixed)[:5]}")
@@ -157,6 +182,7 @@ def record(owner: Owner, spec: FeatureStoreSpec) -> StoreRecord:
         type=STORE_TYPE,
         name=name,
         endpoint=endpoint(owner, name),
+        shards=spec.online_store.redis.shards if clustered(spec.online_store.redis) else 0,
         tls=bool(tls),
         auth_secret_ref=SecretKeyRef(name=secret_name(name), key=PASSWORD_KEY),
         ca_secret_ref=SecretKeyRef(name=tls, key="ca.crt") if tls else SecretKeyRef(),
@@ -180,16 +206,17 @@ def password_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> d
     }
 
 
-def missing_users(secret: dict[str, Any]) -> list[str]:
+def missing_users(secret: dict[str, Any], cluster: bool) -> list[str]:
     data = secret.get("data") or {}
-    return [user for user, key in PASSWORD_KEYS.items() if not data.get(key)]
+    return [user for user in users(cluster) if not data.get(PASSWORD_KEYS[user])]
 
 
-def passwords_of(secret: dict[str, Any]) -> dict[str, str]:
+def passwords_of(secret: dict[str, Any], cluster: bool) -> dict[str, str]:
     """user -> password, from the auth Secret; ValueError naming the key of one that cannot be placed."""
     data, name = secret.get("data") or {}, secret["metadata"]["name"]
     found = {}
-    for user, key in PASSWORD_KEYS.items():
+    for user in users(cluster):
+        key = PASSWORD_KEYS[user]
         try:
             password = base64.b64decode(data.get(key) or "").decode()
         except (ValueError, UnicodeDecodeError):
@@ -204,18 +231,16 @@ def passwords_of(secret: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def acl_file(passwords: dict[str, str]) -> str:
-    lines = []
-    for user, rules in USER_RULES.items():
-        if user == "default":
-            lines.append("user default reset")
-            continue
+def acl_file(passwords: dict[str, str], cluster: bool = False) -> str:
+    lines = ["user default reset"]
+    for user in (u for u in USER_RULES if u in users(cluster)):
+        rules = f"{USER_RULES[user]} {_CLUSTER_CLIENT}" if cluster and user in _CLUSTER_CLIENTS else USER_RULES[user]
         digest = hashlib.sha256(passwords[user].encode()).hexdigest()
         lines.append(f"user {user} reset on #{digest} {rules}")
     return "\n".join(lines) + "\n"
 
 
-def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[str, Any]:
+def acl_secret(owner: Owner, instance: str, passwords: dict[str, str], cluster: bool = False) -> dict[str, Any]:
     """What the Redis pods mount: the users with hashed passwords, and what replicas and probes
     authenticate with. Rendered on every pass from the auth Secret; passwords come checked by passwords_of."""
     replica_auth = f"masteruser {REPLICATION_USER}\nmasterauth {passwords[REPLICATION_USER]}\n"
@@ -225,7 +250,7 @@ def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[s
         "metadata": metadata(owner, acl_secret_name(instance), COMPONENT, **_labels(instance)),
         "type": "Opaque",
         "data": {
-            ACL_KEY: _b64(acl_file(passwords)),
+            ACL_KEY: _b64(acl_file(passwords, cluster)),
             REPLICA_AUTH_KEY: _b64(replica_auth),
             PROBE_PASSWORD_KEY: _b64(passwords[REPLICATION_USER]),
             EXPORTER_PASSWORD_KEY: _b64(passwords[EXPORTER_USER]),
@@ -234,10 +259,11 @@ def acl_secret(owner: Owner, instance: str, passwords: dict[str, str]) -> dict[s
 
 
 def redis_conf(redis: RedisStore, role: str) -> str:
+    """role: primary or replica of a single-primary store, or a node of a Redis Cluster (`cluster`)."""
     if redis.tls.secret_name:
-        # TLS only, replication included; clients are not asked for certificates (they have users).
+        # TLS only, replication and the cluster bus included; clients are not asked for certificates (they have users).
         listen = ["port 0", f"tls-port {PORT}", *(f"tls-{name}-file {TLS_DIR}/{key}" for name, key in zip(("cert", "key", "ca-cert"), TLS_KEYS, strict=True))]
-        listen += ["tls-auth-clients no", "tls-replication yes"]
+        listen += ["tls-auth-clients no", "tls-replication yes"] + (["tls-cluster yes"] if role == "cluster" else [])
     else:
         listen = [f"port {PORT}"]
     lines = [
@@ -252,28 +278,49 @@ def redis_conf(redis: RedisStore, role: str) -> str:
         f"appendonly {'yes' if redis.persistence.enabled and redis.persistence.append_only else 'no'}",
         "appendfsync everysec",
     ]
-    snapshots = redis.persistence.enabled and (role == "replica" or redis.replicas == 0)
+    # In a cluster any node may become a replica, and primaries change: every node snapshots.
+    snapshots = redis.persistence.enabled and (role != "primary" or redis.replicas == 0)
     lines.append(_RDB_SAVE if snapshots else 'save ""')
     if redis.max_memory:
         lines += [f"maxmemory {redis.max_memory}", f"maxmemory-policy {redis.max_memory_policy}"]
-    if role == "replica":
+    if role != "primary":
         lines += ["replica-read-only yes", f"include {AUTH_DIR}/{REPLICA_AUTH_KEY}"]
+    if role == "cluster":
+        lines += [
+            "cluster-enabled yes",
+            "cluster-config-file nodes.conf",  # in dir, the volume
+            # a primary silent for 5 s is failed over (well inside the 15 s the design allows)
+            "cluster-node-timeout 5000",
+            # clients are sent to pods by name (their DNS names are stable, and what a TLS certificate can name)
+            "cluster-preferred-endpoint-type hostname",
+            # one shard being down leaves the others serving their keys
+            "cluster-require-full-coverage no",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def config_map(owner: Owner, spec: FeatureStoreSpec, instance: str) -> dict[str, Any]:
     redis = spec.online_store.redis
+    roles = ("cluster",) if clustered(redis) else ("primary", "replica")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(owner, config_map_name(instance), COMPONENT, **_labels(instance)),
-        "data": {"primary.conf": redis_conf(redis, "primary"), "replica.conf": redis_conf(redis, "replica")},
+        "data": {f"{role}.conf": redis_conf(redis, role) for role in roles},
     }
 
 
-def _start_script(owner: Owner, instance: str) -> str:
-    # Pod 0 is the primary; the others replicate from it. Static text: no secret, no user string.
-    primary = f"{instance}-0.{headless_name(instance)}.{owner.namespace}.svc"
+def pod_host(owner: Owner, instance: str, pod: str) -> str:
+    """A Redis pod's DNS name (the headless Service publishes it before the pod is ready)."""
+    return f"{pod}.{headless_name(instance)}.{owner.namespace}.svc"
+
+
+def _start_script(owner: Owner, instance: str, cluster: bool) -> str:
+    # Static text: no secret, no user string. A cluster node announces its DNS name to clients.
+    if cluster:
+        return f'exec redis-server /etc/redis/cluster.conf --cluster-announce-hostname "$HOSTNAME.{headless_name(instance)}.{owner.namespace}.svc"'
+    # Pod 0 is the primary; the others replicate from it.
+    primary = pod_host(owner, instance, f"{instance}-0")
     return "\n".join(
         [
             "set -eu",
@@ -304,8 +351,20 @@ def exporter_container(redis: RedisStore, instance: str, image: str) -> dict[str
     }
 
 
+def pod_count(redis: RedisStore) -> int:
+    return (redis.shards if clustered(redis) else 1) * (1 + redis.replicas)
+
+
+def _spread(redis: RedisStore) -> tuple[dict[str, Any], ...]:
+    """Copies of the data apart: the pods of a store with replicas or shards spread over nodes and zones (softly)."""
+    if pod_count(redis) < 2:
+        return ()
+    return tuple({"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway"} for key in (HOSTNAME, ZONE))
+
+
 def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_checksum: str, default_image: str, exporter_image: str = "") -> dict[str, Any]:
     redis = spec.online_store.redis
+    cluster = clustered(redis)
     config = config_map(owner, spec, instance)
     pod_labels = _pods(owner, instance)
     tls = ["--tls", "--cacert", f"{TLS_DIR}/ca.crt"] if redis.tls.secret_name else []
@@ -334,8 +393,9 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
         "metadata": metadata(owner, instance, COMPONENT, **_labels(instance)),
         "spec": {
             "serviceName": headless_name(instance),
-            "replicas": 1 + redis.replicas,
-            "podManagementPolicy": "OrderedReady",
+            "replicas": pod_count(redis),
+            # cluster nodes start on their own and are joined by the operator; replicas need their primary first
+            "podManagementPolicy": "Parallel" if cluster else "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate"},
             "selector": {"matchLabels": pod_labels},
             "template": {
@@ -351,8 +411,8 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                         {
                             "name": CONTAINER,
                             "image": redis.image or default_image,
-                            "command": ["sh", "-c", _start_script(owner, instance)],
-                            "ports": [{"name": "redis", "containerPort": PORT}],
+                            "command": ["sh", "-c", _start_script(owner, instance, cluster)],
+                            "ports": [{"name": "redis", "containerPort": PORT}] + ([{"name": "cluster-bus", "containerPort": BUS_PORT}] if cluster else []),
                             "env": [
                                 # redis-cli reads the password from here, so probes carry no secret; from the
                                 # rendered Secret, so it always matches the ACL file Redis loaded with it
@@ -372,7 +432,7 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                         }
                     ],
                     "volumes": volumes,
-                    **pod_placement(redis, pod_labels),
+                    **pod_placement(redis, pod_labels, _spread(redis)),
                 },
             },
         },
@@ -394,9 +454,23 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
     return body
 
 
-def services(owner: Owner, instance: str) -> list[dict[str, Any]]:
+def pod_disruption_budget(owner: Owner, spec: FeatureStoreSpec, instance: str) -> dict[str, Any] | None:
+    """With replicas, a drain takes one Redis pod at a time, so never a shard's last copy. Without,
+    every pod is a last copy: that is the spec's choice, and no budget blocks drains for it."""
+    if spec.online_store.redis.replicas < 1:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, instance, COMPONENT, **_labels(instance)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _pods(owner, instance)}},
+    }
+
+
+def services(owner: Owner, instance: str, cluster: bool = False) -> list[dict[str, Any]]:
     port = [{"name": "redis", "port": PORT, "targetPort": "redis"}]
-    primary_pod = {**_pods(owner, instance), "statefulset.kubernetes.io/pod-name": f"{instance}-0"}
+    # A cluster client may start at any node (it then reads the slot map); the others, at the primary only.
+    primary_pod = _pods(owner, instance) if cluster else {**_pods(owner, instance), "statefulset.kubernetes.io/pod-name": f"{instance}-0"}
     return [
         {
             "apiVersion": "v1",

@@ -40,6 +40,7 @@ class StoreTarget:
     tls: bool = False
     ca: SecretKey | None = None  # a PEM bundle to verify TLS; None: the system trust store
     label: str = ""  # store_label() of the record it came from
+    cluster: bool = False  # a Redis Cluster: endpoint is where clients start
 
     def credential(self, role: str) -> Credential:
         return self.writer if role == WRITER else self.reader
@@ -107,4 +108,5 @@ def target_of(record: StoreRecord) -> StoreTarget:
         tls=record.tls,
         ca=SecretKey(ca.name, ca.key) if ca.name else None,
         label=store_label(record),
+        cluster=record.shards > 0,
     )

@@ -56,9 +56,9 @@ async def run_pass(ctx: ReconcileContext, body: Any) -> float:
     requeue = ctx.settings.resync_seconds
     started = time.perf_counter()
     try:
-        status, look_again_soon, failures, stale_in = await reconcile(ctx, previous)
-        if look_again_soon:
-            requeue = min(requeue, ctx.settings.elasticache_poll_seconds)
+        status, look_again_in, failures, stale_in = await reconcile(ctx, previous)
+        if look_again_in is not None:
+            requeue = min(requeue, look_again_in)
         if stale_in is not None:  # a pass is there when the next view turns stale
             requeue = min(requeue, stale_in + 1.0)
         errors = [failure.reason for failure in failures]
@@ -88,9 +88,9 @@ async def _caught_up(body: Any, version: str, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool, list[Failure], float | None]:
-    """Converge the children; returns the new status (the API's camelCase dict), whether to look
-    again after the poll interval rather than the resync (see _unwatched_wait), what was refused,
+async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> tuple[dict[str, Any], float | None, list[Failure], float | None]:
+    """Converge the children; returns the new status (the API's camelCase dict), the seconds until
+    a look that no watch would prompt (see _unwatched_wait; None: the resync), what was refused,
     and the seconds until a feature view turns stale."""
     before = _upgraded(ctx, FeatureStoreStatus.model_validate(previous or {}))
     observed = await observe(ctx, before)
@@ -104,17 +104,21 @@ async def reconcile(ctx: ReconcileContext, previous: dict[str, Any] | None) -> t
     assessment = serving_store.assess(ctx, active, observed.store(active) if active else None, _last_told(previous or {}, before, active))
     status = report(ctx, before, decision, observed, failures, assessment)
     # a refused step may wait on something no watch reports (an unlabelled Secret being fixed, say)
-    return status, bool(failures) or _unwatched_wait(decision, observed), failures, assessment.next_stale_in
+    return status, _unwatched_wait(ctx, decision, observed, failures), failures, assessment.next_stale_in
 
 
-def _unwatched_wait(decision: Decision, observed: Observed) -> bool:
+def _unwatched_wait(ctx: ReconcileContext, decision: Decision, observed: Observed, failures: list[Failure]) -> float | None:
     """A store depends on something no watch reports: a managed group (AWS is polled, available or
-    not, so a failover, a modification or an outage is seen), or a Secret someone has yet to create."""
+    not, so a failover, a modification or an outage is seen), a Secret someone has yet to create,
+    or a Redis Cluster settling (its gossip and failovers happen inside Redis)."""
+    waits = [ctx.settings.elasticache_poll_seconds] if failures else []
     for record in (r for r in (decision.active, decision.pending, *decision.retiring) if r is not None):
         seen = observed.store(record)
+        if seen is not None and seen.settling:
+            waits.append(ctx.settings.cluster_poll_seconds)
         if seen is None or seen.error or driver(record.type).outside_cluster(record):
-            return True
-    return False
+            waits.append(ctx.settings.elasticache_poll_seconds)
+    return min(waits, default=None)
 
 
 def _secrets_read(status: FeatureStoreStatus, observed: Observed) -> set[str]:
@@ -317,7 +321,7 @@ def report(
             ready=checks[READY].ok is True,
             settling=bool(decision.retiring) or (decision.active is not None and decision.active.state != "Serving"),
         ),
-        "onlineStore": _serving_store(decision.active, assessment.memory),
+        "onlineStore": _serving_store(decision.active, assessment.memory, _topology(observed, decision.active)),
         "pendingOnlineStore": _dump(pending),
         "retiringOnlineStores": [_dump(r) for r in decision.retiring],
         "freshness": assessment.freshness,
@@ -373,8 +377,17 @@ def _dump(record: StoreRecord | None) -> dict[str, Any] | None:
     return record.model_dump(by_alias=True) if record is not None else None
 
 
-def _serving_store(record: StoreRecord | None, memory: dict[str, Any] | None) -> dict[str, Any] | None:
+def _topology(observed: Observed, record: StoreRecord | None) -> list[dict[str, Any]] | None:
+    seen = observed.store(record) if record is not None else None
+    if seen is None or not seen.topology:
+        return None
+    return [{"slots": shard.slots, "primary": shard.primary, "replicas": list(shard.replicas)} for shard in seen.topology]
+
+
+def _serving_store(record: StoreRecord | None, memory: dict[str, Any] | None, shards: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     dumped = _dump(record)
     if dumped is not None and memory is not None:
         dumped["memory"] = memory
+    if dumped is not None and shards is not None:
+        dumped["topology"] = shards
     return dumped

@@ -8,10 +8,15 @@ A larger volume size is applied in place: the PVCs are expanded (where the Stora
 the API server says so where it does not), then the StatefulSet, whose claim templates are
 immutable, is deleted without its pods and applied again. Settings no StatefulSet can change in
 place name another instance (builders.redis.instance), so the switch replaces the store.
+
+A store with shards is a Redis Cluster: observing it reads every pod's view of the cluster and
+plans the next steps (redis_topology), provisioning carries them out (redis_cluster). It is ready
+once every slot has a primary that answers, and is looked at again soon while it is settling.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,8 @@ from ..builders import redis as builder
 from ..builders.common import checksum
 from ..clients.kube import NotOwned, owned_by
 from ..quantity import parse_quantity
+from ..redis_topology import Topology, plan
+from . import redis_cluster
 from .context import ReconcileContext
 from .secrets import SecretNotPermitted, not_permitted_message, permitted
 from .store import BilledNodes, StoreObservation
@@ -34,6 +41,7 @@ _STATEFULSET = ("apps/v1", "StatefulSet")
 class _Seen:
     stateful_set: dict[str, Any] | None
     auth_secret: dict[str, Any] | None
+    cluster: tuple[Topology, list[redis_cluster.PodAddress], redis_cluster.Login] | None = None
 
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
@@ -53,17 +61,55 @@ def completed(ctx: ReconcileContext, record: StoreRecord) -> StoreRecord:
     return builder.record(ctx.owner, FeatureStoreSpec(project=ctx.spec.project))
 
 
-def _passwords_checksum(secret: dict[str, Any] | None) -> str:
+def _passwords_checksum(secret: dict[str, Any] | None, cluster: bool) -> str:
     """Of every user's password: any rotation rolls the clients. Empty while a key is missing."""
-    if secret is None or builder.missing_users(secret):
+    if secret is None or builder.missing_users(secret, cluster):
         return ""
     data = secret["data"]
-    return checksum([data[key] for key in builder.PASSWORD_KEYS.values()])
+    return checksum([data[builder.PASSWORD_KEYS[user]] for user in builder.users(cluster)])
+
+
+def _ordinal(pod: dict[str, Any]) -> int:
+    return int(pod["metadata"]["name"].rpartition("-")[2])
+
+
+async def _cluster(ctx: ReconcileContext, record: StoreRecord, stateful_set: dict[str, Any], secret: dict[str, Any] | None) -> _Seen:
+    """Every pod's view of the cluster and the steps that come next."""
+    pods = await ctx.kube.list("v1", "Pod", ctx.owner.namespace, {builder.INSTANCE_LABEL: record.name}, owners={stateful_set["metadata"]["uid"]})
+    addresses = [
+        redis_cluster.PodAddress(
+            pod=pod["metadata"]["name"],
+            ip=(pod.get("status") or {}).get("podIP") or "",
+            port=builder.PORT,
+            host=(pod.get("spec") or {}).get("nodeName") or "",
+            phase=(pod.get("status") or {}).get("phase") or "Pending",
+        )
+        for pod in sorted(pods, key=_ordinal)
+        if not pod["metadata"].get("deletionTimestamp")
+    ]
+    try:
+        password = builder.passwords_of(secret, True)[builder.TOPOLOGY_USER] if secret is not None else ""
+    except ValueError:  # provisioning refuses it, naming the key
+        password = ""
+    login = redis_cluster.Login(builder.TOPOLOGY_USER, password, record.tls, await _ca_data(ctx, record))
+    members = await redis_cluster.read_members(addresses, login) if password else []
+    redis = ctx.spec.online_store.redis
+    # a recorded store keeps its own shard count; replicas are the spec's (it scales them in place)
+    topology = plan(members, record.shards, redis.replicas)
+    return _Seen(stateful_set, secret, (topology, addresses, login))
+
+
+async def _ca_data(ctx: ReconcileContext, record: StoreRecord) -> str:
+    if not record.ca_secret_ref.name:
+        return ""
+    secret = await ctx.kube.get("v1", "Secret", record.ca_secret_ref.name, ctx.owner.namespace)
+    value = ((secret or {}).get("data") or {}).get(record.ca_secret_ref.key)
+    return base64.b64decode(value).decode() if value else ""
 
 
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
     secret = await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, ctx.owner.namespace)
-    checksum = _passwords_checksum(secret)
+    checksum = _passwords_checksum(secret, bool(record.shards))
     stateful_set = await ctx.kube.get(*_STATEFULSET, record.name, ctx.owner.namespace)
     if stateful_set is None:
         message = f"Creating the Redis StatefulSet {record.name}"
@@ -73,6 +119,22 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
         return StoreObservation(False, "NotOwned", refused.message, record.endpoint, checksum, error=True, detail=_Seen(stateful_set, secret))
     ready = (stateful_set.get("status") or {}).get("readyReplicas") or 0
     wanted = stateful_set["spec"].get("replicas", 1)
+    if record.shards:
+        seen_cluster = await _cluster(ctx, record, stateful_set, secret)
+        assert seen_cluster.cluster is not None
+        topology = seen_cluster.cluster[0]
+        reason = "RedisClusterReady" if topology.ready else "RedisClusterForming"
+        return StoreObservation(
+            topology.ready,
+            reason,
+            f"{topology.message} at {record.endpoint}",
+            record.endpoint,
+            checksum,
+            detail=seen_cluster,
+            # Redis gossips and fails over where no watch sees it; a pod that is not up yet has events of its own
+            settling=bool(topology.steps) or not (topology.settled or topology.pods_silent),
+            topology=topology.shards,
+        )
     if ready >= 1:
         seen = StoreObservation(True, "RedisReady", f"Redis primary ready at {record.endpoint} ({ready}/{wanted} pods ready)", record.endpoint, checksum)
     else:
@@ -98,9 +160,9 @@ def billed_nodes(record: StoreRecord, seen: StoreObservation) -> BilledNodes | N
 
 async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[str, Any] | None) -> dict[str, Any]:
     """The auth Secret with a password for every user: created, or completed, never overwritten."""
-    name = record.auth_secret_ref.name
+    name, cluster = record.auth_secret_ref.name, bool(record.shards)
     if secret is None:
-        generated = {user: passwords.generate() for user in builder.PASSWORD_KEYS}
+        generated = {user: passwords.generate() for user in builder.users(cluster)}
         if await ctx.kube.create_if_absent(builder.password_secret(ctx.owner, record.name, generated)):
             ctx.emit("Normal", "PasswordGenerated", f"Generated the Redis users' passwords in Secret {name}")
         secret = await ctx.kube.get("v1", "Secret", name, ctx.owner.namespace)
@@ -108,7 +170,7 @@ async def _auth_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict[
             raise ValueError(f"Secret {name} vanished while it was being created")
     if not owned_by(secret, ctx.owner.uid):  # a namesake's password is neither used nor completed
         raise NotOwned("Secret", name, secret)
-    missing = builder.missing_users(secret)
+    missing = builder.missing_users(secret, cluster)
     if not missing:
         return secret
     keys = ", ".join(builder.PASSWORD_KEYS[user] for user in missing)
@@ -140,12 +202,18 @@ async def _tls_checksum(ctx: ReconcileContext) -> str:
 async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObservation) -> None:
     owner, spec, name = ctx.owner, ctx.spec, record.name
     observed: _Seen = seen.detail
+    cluster = bool(record.shards)
     secret = await _auth_secret(ctx, record, observed.auth_secret)
-    acl = builder.acl_secret(owner, name, builder.passwords_of(secret))  # ValueError: a password it cannot place
+    acl = builder.acl_secret(owner, name, builder.passwords_of(secret, cluster), cluster)  # ValueError: a password it cannot place
     await ctx.kube.apply(acl)
     await ctx.kube.apply(builder.config_map(owner, spec, name))
-    for service in builder.services(owner, name):
+    for service in builder.services(owner, name, cluster):
         await ctx.kube.apply(service)
+    budget = builder.pod_disruption_budget(owner, spec, name)
+    if budget is not None:
+        await ctx.kube.apply(budget)
+    else:
+        await ctx.kube.delete("policy/v1", "PodDisruptionBudget", name, owner.namespace)
     desired = builder.stateful_set(
         owner, spec, name, checksum(acl["data"], await _tls_checksum(ctx)), ctx.settings.redis_image, ctx.settings.redis_exporter_image
     )
@@ -155,6 +223,9 @@ async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObser
     if live is not None and await _expand_volumes(ctx, live, desired):
         return
     await ctx.kube.apply(desired, live=live)
+    if observed.cluster is not None:
+        topology, addresses, login = observed.cluster
+        await redis_cluster.carry_out(topology.steps, addresses, login)
 
 
 def _claim_size(stateful_set: dict[str, Any]) -> str | None:
@@ -191,6 +262,7 @@ async def retire(ctx: ReconcileContext, record: StoreRecord) -> None:
     deleted = await ctx.kube.delete(*_STATEFULSET, name, owner.namespace)
     for service in (name, builder.headless_name(name)):
         await ctx.kube.delete("v1", "Service", service, owner.namespace)
+    await ctx.kube.delete("policy/v1", "PodDisruptionBudget", name, owner.namespace)
     await ctx.kube.delete("v1", "ConfigMap", builder.config_map_name(name), owner.namespace)
     await ctx.kube.delete("v1", "Secret", builder.acl_secret_name(name), owner.namespace)
     await ctx.kube.delete("v1", "Secret", record.auth_secret_ref.name, owner.namespace)

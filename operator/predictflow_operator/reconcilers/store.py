@@ -31,6 +31,8 @@ class StoreObservation:
     error: bool = False  # will not resolve by waiting: someone has to change something
     gone: bool = False  # nothing of the store is left where it ran
     detail: Any = None  # driver-private (the AWS description of a group)
+    settling: bool = False  # changing by itself where no watch sees it (a Redis Cluster forming or failing over): look again soon
+    topology: tuple[Any, ...] = ()  # a Redis Cluster's shards (redis_topology.Shard), for status
 
 
 class StoreDriver(Protocol):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 import predictflow_contract as contract
@@ -57,7 +58,10 @@ async def _secret_value(ctx: ReconcileContext, name: str, key: str, what: str) -
     return base64.b64decode(value).decode()
 
 
-async def _client(ctx: ReconcileContext, record: StoreRecord) -> aioredis.Redis:
+Client = aioredis.Redis | RedisCluster
+
+
+async def _client(ctx: ReconcileContext, record: StoreRecord) -> Client:
     login = credential(record, MONITOR)
     password = await _secret_value(ctx, login.password.name, login.password.key, "the monitoring password")
     host, _, port = record.endpoint.rpartition(":")
@@ -66,36 +70,49 @@ async def _client(ctx: ReconcileContext, record: StoreRecord) -> aioredis.Redis:
         options["ssl"] = True
         if record.ca_secret_ref.name:
             options["ssl_ca_data"] = await _secret_value(ctx, record.ca_secret_ref.name, record.ca_secret_ref.key or contract.CA_FILE, "the CA bundle")
-    return aioredis.Redis(
-        host=host,
-        port=int(port),
-        username=login.username or None,
-        password=password,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        retry_on_timeout=False,
+    common: dict[str, Any] = {
+        "host": host,
+        "port": int(port),
+        "username": login.username or None,
+        "password": password,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
         **options,
-    )
+    }
+    if record.shards:
+        return RedisCluster(**common)
+    return aioredis.Redis(retry_on_timeout=False, **common)
 
 
-async def read_watermarks(client: aioredis.Redis, project: str) -> dict[str, datetime.datetime]:
+async def read_watermarks(client: Client, project: str) -> dict[str, datetime.datetime]:
     # redis-py types replies for both its clients at once (`Awaitable[set] | set`); this one is asyncio
     members = await cast("Awaitable[set[bytes]]", client.smembers(contract.watermark_views_key(project)))
     views = sorted(member.decode() for member in members)
     if not views:
         return {}
-    values = await client.mget([contract.watermark_key(project, view) for view in views])
+    keys = [contract.watermark_key(project, view) for view in views]
+    # in a cluster the views' keys live in different slots, which one MGET may not span
+    values = await (client.mget_nonatomic(keys) if isinstance(client, RedisCluster) else client.mget(keys))
     return {view: parse_time(raw.decode()) for view, raw in zip(views, values, strict=True) if raw is not None}
 
 
-async def read_memory(client: aioredis.Redis) -> MemoryReading:
-    memory, stats = await client.info("memory"), await client.info("stats")
+def _memory_reading(memory: dict[str, Any], stats: dict[str, Any]) -> MemoryReading:
     return MemoryReading(
         used_bytes=int(memory.get("used_memory", 0)),
         maxmemory=int(memory.get("maxmemory", 0)),
         evicted_keys=int(stats.get("evicted_keys", 0)),
         expired_keys=int(stats.get("expired_keys", 0)),
     )
+
+
+async def read_memory(client: Client) -> MemoryReading:
+    """Of the one Redis, or of a cluster's fullest primary (the first to reach its cap)."""
+    if isinstance(client, RedisCluster):
+        readings = [
+            _memory_reading(await client.info("memory", target_nodes=node), await client.info("stats", target_nodes=node)) for node in client.get_primaries()
+        ]
+        return max(readings, key=lambda r: (r.used_bytes / r.maxmemory if r.maxmemory else 0.0, r.used_bytes))
+    return _memory_reading(await client.info("memory"), await client.info("stats"))
 
 
 def _error(error: Exception) -> str:
@@ -111,7 +128,7 @@ class StoreReader:
         self.interval, self.longest = interval, max(interval, longest)
         self.latest: tuple[str, StoreReading] | None = None  # (store key, reading)
         self.due = asyncio.Event()  # set by a pass that found no reading of the store serving now
-        self._client: aioredis.Redis | None = None
+        self._client: Client | None = None
         self._connected_to = ""
 
     def reading_of(self, record: StoreRecord) -> StoreReading | None:
