@@ -213,3 +213,45 @@ def test_switching_back_and_forth_and_editing_mid_switch_converge_to_the_latest_
     complete(kube, namespace, new_backfill(kube, namespace, "elasticache"))
     eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("endpoint") == "second.example:6379", what="the latest spec to serve")
     assert serving_store(kube, namespace) == "elasticache"
+
+
+def test_more_shards_is_a_new_cluster_mode_group_reached_through_the_switch(kube, namespace, operator, elasticache, cluster_identity):
+    managed = {"mode": "managed", "nodeType": "cache.r7g.large", "replicas": 1, "deletionPolicy": "Delete"}
+    apply_featurestore(kube, namespace, {"project": "churn", "onlineStore": {"type": "elasticache", "elasticache": managed}})
+    owner = Owner("churn", namespace, "")
+    single, sharded = replication_group_id(owner, cluster_identity), replication_group_id(owner, cluster_identity, 3)
+    assert single != sharded
+
+    def group(group_id):
+        try:
+            return elasticache.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
+        except elasticache.exceptions.ReplicationGroupNotFoundFault:
+            return None
+
+    eventually(lambda: group(single), what="the one-shard group")
+    complete(kube, namespace, new_backfill(kube, namespace, "elasticache"))
+    eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("name") == single, what="the one-shard group serving")
+
+    patch_spec(kube, namespace, {"onlineStore": {"elasticache": {"shards": 3}}})
+    created = eventually(lambda: group(sharded), what="the 3-shard group")
+    assert created["ClusterEnabled"] is True and len(created["NodeGroups"]) == 3 and len(created["MemberClusters"]) == 6
+    assert created["AutomaticFailover"] == "enabled"
+    config_endpoint = created["ConfigurationEndpoint"]
+    endpoint = f"{config_endpoint['Address']}:{config_endpoint['Port']}"
+    pending = eventually(lambda: status(kube, namespace).get("pendingOnlineStore", {}).get("endpoint") and status(kube, namespace)["pendingOnlineStore"], what="the pending group")
+    assert pending["name"] == sharded and pending["shards"] == 3 and pending["endpoint"] == endpoint
+    assert pending["authSecretRef"]["name"] == "churn-elasticache-3-shards-auth"
+    assert kube.get(Secret, "churn-elasticache-3-shards-auth", namespace=namespace).data["active"]
+    assert status(kube, namespace)["onlineStore"]["name"] == single  # serving stays on the old group until the backfill
+
+    complete(kube, namespace, new_backfill(kube, namespace, "elasticache"))
+    eventually(lambda: status(kube, namespace).get("onlineStore", {}).get("name") == sharded, what="the 3-shard group serving")
+    configs = [c for (kind, name), c in children(kube, namespace).items() if kind == "ConfigMap" and name.startswith("churn-feast-elasticache")]
+    rendered = next(c.data["feature_store.yaml"] for c in configs if endpoint in c.data["feature_store.yaml"])
+    assert "redis_type: redis_cluster" in rendered
+    serving = {"app.kubernetes.io/component": "serving"}
+    eventually(  # playing the kubelet: serving rolls onto the new group, then the old one is retired
+        lambda: mark_pods_ready(kube, namespace, serving, only_new=True) and (group(single) or {}).get("Status") in (None, "deleting"),
+        what="the one-shard group retired (deletionPolicy Delete)",
+    )
+    assert status(kube, namespace)["estimatedMonthlyCost"] == pricing.monthly_cost(pricing.price_list(), "us-east-1", "cache.r7g.large", 6)

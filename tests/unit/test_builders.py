@@ -281,7 +281,7 @@ def test_every_child_name_and_label_fits_for_the_longest_valid_name():
         redis.stateful_set(LONGEST, spec, name, "c", "redis:7-alpine"), feast_config.config_map(LONGEST, spec, store),
         materialization.backfill_job(LONGEST, spec, store, RUNTIME, "0123456789"),
         materialization.cron_job(LONGEST, spec, store, RUNTIME, "c"), serving.deployment(LONGEST, spec, store, SERVING, "c"),
-        serving.service(LONGEST), elasticache.auth_secret(LONGEST, "t", elasticache.replication_group_id(LONGEST, "c"), "c"),
+        serving.service(LONGEST), elasticache.auth_secret(LONGEST, elasticache.auth_secret_name(LONGEST, 64), "t", elasticache.replication_group_id(LONGEST, "c", 64), "c"),
     ]
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
     assert len(set(names)) == len(names)

@@ -128,3 +128,28 @@ def test_a_replica_change_on_an_available_group_is_applied_with_a_modify_call():
         assert asyncio.run(elasticache.converge_size(ctx, ctx.memo.aws_clients["us-east-1"], available)) is True
         stub.assert_no_pending_responses()
     assert events == [("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from 1 to 3")]
+
+
+def test_a_cluster_mode_group_counts_replicas_per_shard_and_changes_them_in_every_shard():
+    """moto has no IncreaseReplicaCount: botocore's Stubber holds the request to AWS's own shape."""
+    events = []
+    ctx, stub = context(events, replicas=2, shards=3)
+    group_id = "pf-ml-churn-sharded"
+    shards = [{"NodeGroupId": f"000{i}", "Slots": "0-5460"} for i in range(1, 4)]
+    available = {
+        "ReplicationGroupId": group_id, "Status": "available", "CacheNodeType": "cache.t4g.small", "ClusterEnabled": True,
+        "MemberClusters": [f"{group_id}-000{s}-00{n}" for s in range(1, 4) for n in range(1, 3)],  # 3 shards x (1 + 1)
+        "NodeGroups": shards, "ConfigurationEndpoint": {"Address": "clustercfg.example", "Port": 6379},
+    }
+    stub.add_response("increase_replica_count", {"ReplicationGroup": {"ReplicationGroupId": group_id}},
+                      {"ReplicationGroupId": group_id, "NewReplicaCount": 2, "ApplyImmediately": True})
+    with stub:
+        assert asyncio.run(elasticache.converge_size(ctx, ctx.memo.aws_clients["us-east-1"], available)) is True
+        stub.assert_no_pending_responses()
+    assert events == [("Normal", "ReplicationGroupModifying", f"Changing {group_id} read replicas from 1 to 2")]
+    request = elasticache.builder.create_request(ctx.owner, ctx.spec, "t" * 32, group_id, "cluster-a")
+    assert request["ClusterMode"] == "enabled" and request["NumNodeGroups"] == 3 and request["ReplicasPerNodeGroup"] == 2
+    assert request["CacheParameterGroupName"] == "default.redis7.cluster.on" and request["AutomaticFailoverEnabled"] is True
+    stub.add_client_error("create_replication_group", "InvalidParameterCombination", "stand-in")  # the request validates against AWS's model
+    with stub, pytest.raises(AwsError):
+        asyncio.run(ctx.memo.aws_clients["us-east-1"].create(request))

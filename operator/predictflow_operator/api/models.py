@@ -246,7 +246,14 @@ class ElastiCacheStore(_Model):
     )
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", max_length=32, description="AWS region, e.g. us-east-1.")
     node_type: str = Field("cache.t4g.small", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$", max_length=64, description="ElastiCache node type (managed mode).")
-    replicas: int = Field(1, ge=0, le=5, description="Read replicas besides the primary (managed mode, 0-5); >0 enables automatic failover.")
+    replicas: int = Field(1, ge=0, le=5, description="Read replicas of each primary (managed mode, 0-5); >0 enables automatic failover and Multi-AZ.")
+    shards: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Node groups. More than one is cluster mode (NumNodeGroups, `replicas` per shard), read as a Redis Cluster; "
+        "changing it replaces the group through the switch. Existing mode: more than one says `endpoint` is a cluster's configuration endpoint.",
+    )
     engine_version: str = Field("7.1", pattern=r"^[0-9]+(\.[0-9]+){0,2}$", max_length=16, description="Redis engine version (managed mode).")
     subnet_group_name: str = Field(
         "", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9-]*$", max_length=255, description="Cache subnet group for the replication group (managed mode)."

@@ -43,11 +43,13 @@ def _readable(owner: Owner, room: int) -> str:
     return readable[:room].strip("-")
 
 
-def replication_group_id(owner: Owner, cluster_identity: str) -> str:
+def replication_group_id(owner: Owner, cluster_identity: str, shards: int = 1) -> str:
     """`pf-<namespace-name, cut short>-<80-bit digest of cluster identity, namespace and name>`, within
     ElastiCache's rules: <= 40 chars, lowercase, starts with a letter, no double or trailing hyphen.
-    Two FeatureStores, in one cluster or in two sharing an AWS account, never meet by chance."""
-    raw = hashlib.sha256(json.dumps([cluster_identity, owner.namespace, owner.name]).encode()).digest()
+    Two FeatureStores, in one cluster or in two sharing an AWS account, never meet by chance. A
+    group of several shards has the shard count in the digest: a new count is a new group."""
+    identity = [cluster_identity, owner.namespace, owner.name] + ([shards] if shards > 1 else [])
+    raw = hashlib.sha256(json.dumps(identity).encode()).digest()
     digest = base64.b32encode(raw[:10]).decode().lower()
     readable = _readable(owner, _MAX_ID - len(ID_PREFIX) - 1 - _DIGEST_CHARS)
     return re.sub(r"-+", "-", f"{ID_PREFIX}{readable}-{digest}")
@@ -92,8 +94,10 @@ def ownership(tags: dict[str, str], owner: Owner, cluster_identity: str) -> Owne
     return Ownership(True, legacy=legacy)
 
 
-def auth_secret_name(owner: Owner) -> str:
-    return child_name(owner, "elasticache-auth")
+def auth_secret_name(owner: Owner, shards: int = 1) -> str:
+    """One token Secret per group: a group of several shards, which a switch builds beside the one
+    serving, has its own."""
+    return child_name(owner, "elasticache-auth" if shards <= 1 else f"elasticache-{shards}-shards-auth")
 
 
 def secret_marks(owner: Owner, group_id: str, cluster_identity: str) -> dict[str, str]:
@@ -105,8 +109,8 @@ def _b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
-def auth_secret(owner: Owner, token: str, group_id: str, cluster_identity: str) -> dict[str, Any]:
-    meta = metadata(owner, auth_secret_name(owner), COMPONENT, **{STORE_TYPE_LABEL: STORE_TYPE})
+def auth_secret(owner: Owner, name: str, token: str, group_id: str, cluster_identity: str) -> dict[str, Any]:
+    meta = metadata(owner, name, COMPONENT, **{STORE_TYPE_LABEL: STORE_TYPE})
     meta["annotations"] = {**secret_marks(owner, group_id, cluster_identity), TOKEN_STATE_ANNOTATION: "Set"}
     return {
         "apiVersion": "v1",
@@ -126,7 +130,8 @@ def create_request(owner: Owner, spec: FeatureStoreSpec, token: str, group_id: s
         "EngineVersion": cache.engine_version,
         "CacheNodeType": cache.node_type,
         "ReplicasPerNodeGroup": cache.replicas,
-        "AutomaticFailoverEnabled": cache.replicas > 0,
+        # cluster mode fails over by itself: AWS requires it on
+        "AutomaticFailoverEnabled": cache.replicas > 0 or cache.shards > 1,
         "MultiAZEnabled": cache.replicas > 0,
         "TransitEncryptionEnabled": True,
         "AtRestEncryptionEnabled": True,
@@ -134,11 +139,19 @@ def create_request(owner: Owner, spec: FeatureStoreSpec, token: str, group_id: s
         "Port": 6379,
         "Tags": ownership_tags(owner, cluster_identity),
     }
+    if cache.shards > 1:
+        request.update(ClusterMode="enabled", NumNodeGroups=cache.shards, CacheParameterGroupName=cluster_parameter_group(cache.engine_version))
     if cache.subnet_group_name:
         request["CacheSubnetGroupName"] = cache.subnet_group_name
     if cache.security_group_ids:
         request["SecurityGroupIds"] = list(cache.security_group_ids)
     return request
+
+
+def cluster_parameter_group(engine_version: str) -> str:
+    """AWS's default parameter group with cluster mode on, for the engine's family."""
+    major = engine_version.split(".")[0]
+    return f"default.redis{major}.cluster.on" if int(major) >= 7 else f"default.redis{major}.{'x' if major == '6' else '0'}.cluster.on"
 
 
 def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None = None) -> StoreRecord:
@@ -147,12 +160,17 @@ def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None =
     return StoreRecord(
         type=STORE_TYPE,
         mode="managed",
-        name=group_id or replication_group_id(owner, ""),
+        name=group_id or replication_group_id(owner, "", cache.shards),
+        shards=_shards(cache),
         tls=True,
-        auth_secret_ref=SecretKeyRef(name=auth_secret_name(owner), key=ACTIVE_KEY),
+        auth_secret_ref=SecretKeyRef(name=auth_secret_name(owner, cache.shards), key=ACTIVE_KEY),
         region=cache.region,
         deletion_policy=cache.deletion_policy,
     )
+
+
+def _shards(cache: ElastiCacheStore) -> int:
+    return cache.shards if cache.shards > 1 else 0
 
 
 def store_key(record: StoreRecord) -> str:
@@ -175,6 +193,7 @@ def existing_record(cache: ElastiCacheStore) -> StoreRecord:
         type=STORE_TYPE,
         mode="existing",
         endpoint=cache.endpoint,
+        shards=_shards(cache),
         tls=True,
         auth_secret_ref=SecretKeyRef(name=cache.auth_secret_ref.name, key=cache.auth_secret_ref.key or TOKEN_KEY),
         ca_secret_ref=ca,

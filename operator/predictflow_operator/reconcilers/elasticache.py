@@ -84,12 +84,15 @@ def billed_nodes(record: StoreRecord, seen: StoreObservation) -> BilledNodes | N
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
     """A FeatureStore keeps the group id it recorded (ids made before the cluster identity included);
-    only a group it never recorded in this region gets a new id."""
+    only a group it never recorded in this region, with this many shards, gets a new id."""
     cache = ctx.spec.online_store.elasticache
     if cache.mode == "existing":
         return builder.existing_record(cache)
-    kept = next((r.name for r in recorded if r.type == STORE_TYPE and outside_cluster(r) and r.region == cache.region and r.name), "")
-    return builder.managed_record(ctx.owner, cache, kept or builder.replication_group_id(ctx.owner, ctx.settings.cluster_identity))
+    wanted = builder.managed_record(ctx.owner, cache)
+    kept = next(
+        (r.name for r in recorded if r.type == STORE_TYPE and outside_cluster(r) and r.region == cache.region and r.name and r.shards == wanted.shards), ""
+    )
+    return builder.managed_record(ctx.owner, cache, kept or builder.replication_group_id(ctx.owner, ctx.settings.cluster_identity, cache.shards))
 
 
 def outside_cluster(record: StoreRecord) -> bool:
@@ -198,7 +201,10 @@ async def _describe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservat
         return StoreObservation(False, "Deleting", f"Replication group {group_id} is being deleted", gone=True, detail=detail)
     if status not in _SERVING_STATES:
         return StoreObservation(False, "Provisioning", f"Replication group {group_id} is {status}", detail=detail)
-    primary = group["NodeGroups"][0]["PrimaryEndpoint"]
+    # cluster mode: clients start at the configuration endpoint and read the slot map there
+    primary = group.get("ConfigurationEndpoint") if record.shards else group["NodeGroups"][0]["PrimaryEndpoint"]
+    if not primary:
+        return StoreObservation(False, "Provisioning", f"Replication group {group_id} is {status} without a configuration endpoint yet", detail=detail)
     endpoint = f"{primary['Address']}:{primary['Port']}"
     state = "" if status == "available" else f" ({status})"
     return StoreObservation(True, "Available", f"Replication group {group_id} available at {endpoint}{state}", endpoint, detail=detail)
@@ -283,7 +289,8 @@ async def converge_size(ctx: ReconcileContext, aws: ElastiCache, group: dict, ve
         await aws.modify_node_type(group_id, cache.node_type)
         ctx.emit("Normal", "ReplicationGroupModifying", f"Changing {group_id} node type to {cache.node_type}")
         return True
-    replicas = len(group.get("MemberClusters") or []) - 1
+    shards = max(1, len(group.get("NodeGroups") or []))
+    replicas = len(group.get("MemberClusters") or []) // shards - 1
     if replicas >= 0 and replicas != cache.replicas:
         if verify is not None:
             await verify()

@@ -92,7 +92,7 @@ async def ensure_secret(ctx: ReconcileContext, record: StoreRecord, secret: dict
     returns it as it now is (None if it could not be created)."""
     owner, identity = ctx.owner, ctx.settings.cluster_identity
     if verdict.kind == ABSENT:
-        await ctx.kube.create_if_absent(builder.auth_secret(owner, token, record.name, identity))
+        await ctx.kube.create_if_absent(builder.auth_secret(owner, record.auth_secret_ref.name, token, record.name, identity))
         return await ctx.kube.get("v1", "Secret", record.auth_secret_ref.name, owner.namespace)
     assert secret is not None
     if verdict.kind == ADOPTABLE:
