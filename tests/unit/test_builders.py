@@ -197,7 +197,9 @@ def test_a_cluster_s_clients_may_read_the_slot_map_and_only_the_operator_may_for
         assert "+cluster|slots +command" in lines[client] and "+cluster|meet" not in lines[client]
     topology = lines["topology"]
     assert "+cluster|meet" in topology and "~" not in topology and "+hmget" not in topology and "+cluster|reset" not in topology
-    assert "+cluster" not in lines["replication"] and "+cluster" not in lines["exporter"]
+    assert "+cluster" not in lines["exporter"]
+    # the pods' own user hands a primary's slots to its replica before the pod stops, and nothing more
+    assert "+cluster|failover" in lines["replication"] and "+cluster|meet" not in lines["replication"] and "~" not in lines["replication"]
 
 
 def test_a_cluster_s_shard_count_names_its_instance_and_its_pods_spread():

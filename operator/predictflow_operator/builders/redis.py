@@ -86,6 +86,8 @@ USER_RULES = {
 }
 # What a cluster client asks before its first command: where the slots are, and the command table.
 _CLUSTER_CLIENT = "+cluster|slots +command"
+# A cluster pod's own user also hands its slots to a replica before the pod stops (_HANDOVER).
+_CLUSTER_POD = "+role +cluster|myid +cluster|nodes +cluster|failover"
 _CLUSTER_CLIENTS = (SERVING_USER, MATERIALIZATION_USER, MONITORING_USER)
 BUS_PORT = PORT + 10000  # Redis Cluster's node-to-node port
 ACL_KEY, REPLICA_AUTH_KEY, PROBE_PASSWORD_KEY = "users.acl", "replica-auth.conf", "probe-password"
@@ -234,7 +236,11 @@ def passwords_of(secret: dict[str, Any], cluster: bool) -> dict[str, str]:
 def acl_file(passwords: dict[str, str], cluster: bool = False) -> str:
     lines = ["user default reset"]
     for user in (u for u in USER_RULES if u in users(cluster)):
-        rules = f"{USER_RULES[user]} {_CLUSTER_CLIENT}" if cluster and user in _CLUSTER_CLIENTS else USER_RULES[user]
+        rules = USER_RULES[user]
+        if cluster and user in _CLUSTER_CLIENTS:
+            rules = f"{rules} {_CLUSTER_CLIENT}"
+        elif cluster and user == REPLICATION_USER:
+            rules = f"{rules} {_CLUSTER_POD}"
         digest = hashlib.sha256(passwords[user].encode()).hexdigest()
         lines.append(f"user {user} reset on #{digest} {rules}")
     return "\n".join(lines) + "\n"
@@ -332,6 +338,24 @@ def _start_script(owner: Owner, instance: str, cluster: bool) -> str:
     )
 
 
+# preStop of a cluster pod: a primary asks one of its healthy replicas to take over (CLUSTER FAILOVER
+# waits until the replica has every write), then waits to be a replica itself; the pod stops
+# without its slots going dark for cluster-node-timeout, and without losing a write. Static text.
+_HANDOVER = """set -u
+cli() { redis-cli $TLS --user replication "$@"; }
+[ "$(cli role | head -n 1)" = master ] || exit 0
+me=$(cli cluster myid)
+replica=$(cli cluster nodes | awk -v me="$me" '$4 == me && $3 ~ /slave/ && $3 !~ /fail/ { split($2, a, "[:@,]"); print a[1]; exit }')
+[ -n "$replica" ] || exit 0
+cli -h "$replica" cluster failover || exit 0
+for _ in $(seq 1 40); do [ "$(cli role | head -n 1)" = slave ] && exit 0; sleep 0.25; done
+"""
+
+
+def _handover(tls: list[str]) -> dict[str, Any]:
+    return {"exec": {"command": ["sh", "-c", f"TLS='{' '.join(tls)}'\n{_HANDOVER}"]}}
+
+
 def exporter_container(redis: RedisStore, instance: str, image: str) -> dict[str, Any]:
     """The metrics sidecar: INFO and latency as Prometheus metrics, as the `exporter` user, over the pod's loopback."""
     # Over TLS the certificate names the Service, not localhost; the connection never leaves the pod.
@@ -419,6 +443,7 @@ def stateful_set(owner: Owner, spec: FeatureStoreSpec, instance: str, secret_che
                                 secret_env("REDISCLI_AUTH", acl_secret_name(instance), PROBE_PASSWORD_KEY),
                             ],
                             "readinessProbe": {**probe_exec, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 2},
+                            **({"lifecycle": {"preStop": _handover(tls)}} if cluster else {}),
                             "livenessProbe": {
                                 **probe_exec,
                                 "initialDelaySeconds": 10,
