@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,9 +19,9 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 
-from predictflow_devtools import processes
-from predictflow_devtools.paths import CHURN_REPO, python_path
+from predictflow_devtools.paths import CHURN_REPO
 from predictflow_devtools.redis_cluster import free_cluster_port
+from predictflow_devtools.runtime_jobs import materialize, role_env
 from predictflow_devtools.redis_server import RedisServer, start_operator_redis
 from predictflow_operator import passwords
 from predictflow_operator.api.models import parse_spec
@@ -123,24 +121,9 @@ def pods(tmp_path):
     running.stop()
 
 
-def _role_env(target, role: str, by_user: dict[str, str]) -> dict[str, str]:
-    credential = target.credential(role)
-    return {"REDIS_USERNAME": credential.username, "REDIS_PASSWORD": by_user[credential.username]}
-
-
 def _materialize(pods: ClusterPods, tmp_path: Path) -> subprocess.CompletedProcess:
     config, target = pods.feast_yaml(tmp_path)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": python_path(),
-        "PREDICTFLOW_WORK_DIR": str(tmp_path / f"job-{uuid.uuid4().hex[:6]}"),
-        "PREDICTFLOW_FEAST_CONFIG": str(config),
-        "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),
-        "PREDICTFLOW_OFFLINE_PATH": str(tmp_path / "offline"),
-        **_role_env(target, WRITER, pods.passwords),
-    }
-    return subprocess.run([sys.executable, "-m", "predictflow_runtime.materialize", "--full"], env=env, capture_output=True, text=True, timeout=240)
+    return materialize(config, tmp_path / "offline", tmp_path, role_env(target, WRITER, pods.passwords), "--full")
 
 
 def _host(pod: str) -> str:
@@ -179,7 +162,7 @@ def test_the_operator_forms_the_cluster_and_every_client_works_on_it_as_its_own_
         "PREDICTFLOW_FEAST_CONFIG": str(config),
         "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),
         "PREDICTFLOW_OFFLINE_PATH": str(tmp_path / "offline"),
-        **_role_env(target, READER, pods.passwords),
+        **role_env(target, READER, pods.passwords),
     }.items():
         monkeypatch.setenv(name, value)
     feast = open_store(work_dir=tmp_path / "reader")

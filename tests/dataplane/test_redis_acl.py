@@ -10,7 +10,6 @@ import datetime
 import os
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -25,8 +24,9 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 
 from predictflow_devtools import processes
 from predictflow_devtools.pki import CertificateAuthority
-from predictflow_devtools.paths import CHURN_REPO, python_path
+from predictflow_devtools.paths import CHURN_REPO
 from predictflow_devtools.prometheus import redis_exporter_binary
+from predictflow_devtools.runtime_jobs import materialize, role_env
 from predictflow_devtools.redis_server import RedisServer, start_operator_redis
 from predictflow_operator import passwords
 from predictflow_operator.api.models import parse_spec
@@ -133,27 +133,12 @@ def store(tmp_path):
     running.stop()
 
 
-def _role_env(target, role: str, passwords_by_user: dict[str, str]) -> dict[str, str]:
-    credential = target.credential(role)
-    return {"REDIS_USERNAME": credential.username, "REDIS_PASSWORD": passwords_by_user[credential.username]}
-
-
 def _materialize(store: OperatorRedis, tmp_path: Path, *args: str, role: str = WRITER) -> subprocess.CompletedProcess:
     config, target = store.feast_yaml(tmp_path)
     offline = tmp_path / "offline"
     if not offline.exists():
         datagen.write(offline, customers=CUSTOMERS, seed=11)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": python_path(),
-        "PREDICTFLOW_WORK_DIR": str(tmp_path / f"job-{uuid.uuid4().hex[:6]}"),
-        "PREDICTFLOW_FEAST_CONFIG": str(config),
-        "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO),
-        "PREDICTFLOW_OFFLINE_PATH": str(offline),
-        **_role_env(target, role, store.passwords),
-    }
-    return subprocess.run([sys.executable, "-m", "predictflow_runtime.materialize", *args], env=env, capture_output=True, text=True, timeout=240)
+    return materialize(config, offline, tmp_path, role_env(target, role, store.passwords), *args)
 
 
 def _refused(client: redis.Redis, *command) -> bool:
@@ -192,7 +177,7 @@ def test_materialization_writes_features_and_watermarks_as_its_user_and_serving_
 
     # Feast itself, configured as serving pods are, reads what the job wrote
     config, target = store.feast_yaml(tmp_path)
-    for name, value in {"PREDICTFLOW_FEAST_CONFIG": str(config), "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO), "PREDICTFLOW_OFFLINE_PATH": str(tmp_path / "offline"), **_role_env(target, READER, store.passwords)}.items():
+    for name, value in {"PREDICTFLOW_FEAST_CONFIG": str(config), "PREDICTFLOW_FEATURE_REPO": str(CHURN_REPO), "PREDICTFLOW_OFFLINE_PATH": str(tmp_path / "offline"), **role_env(target, READER, store.passwords)}.items():
         monkeypatch.setenv(name, value)
     feast = open_store(work_dir=tmp_path / "reader")
     rows = feast.get_online_features(features=[f"{VIEW}:tenure_months"], entity_rows=[{"customer_id": 1001}]).to_dict()
