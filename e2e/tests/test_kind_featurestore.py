@@ -34,6 +34,7 @@ from kind_support import (
     run_pod_to_completion,
 )
 from predictflow_devtools.waiting import eventually
+from redis.crc import key_slot
 from stand_ins import FakeElastiCache, InClusterLoad, deploy_fake_elasticache, random_password
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1200)]
@@ -448,17 +449,23 @@ def test_one_field_switch_under_traffic_to_elasticache_and_back(
         switch_and_check(ns, fake_elasticache, redis_claims, report)
         time.sleep(5)
     finally:
-        load.stop(traffic)
-        result = load.result(traffic)
-        report(
-            f"traffic during the switches: {result['requests']} requests in {result['seconds']}s, "
-            f"{result['failed']} failed, {result['null_features']} with null features, {result['stale']} stale"
-            + (f"; {summarize(result['problem_kinds'])}" if result["problem_kinds"] else "")
-        )
+        result = finish_traffic(load, traffic, "the switches", report)
     assert result["requests"] >= 200, result
     assert result["failed"] == 0, result["problems"][:10]
     assert result["null_features"] == 0, result["problems"][:10]
     assert result["stale"] == 0, result["problems"][:10]
+
+
+def finish_traffic(load: InClusterLoad, traffic: str, during: str, report: Callable[[str], None]) -> dict[str, Any]:
+    """Stop a traffic pod, report what it saw, and return its result."""
+    load.stop(traffic)
+    result = load.result(traffic)
+    report(
+        f"traffic during {during}: {result['requests']} requests in {result['seconds']}s, {result['failed']} failed, "
+        f"{result['null_features']} with null features, {result['stale']} stale"
+        + (f"; {summarize(result['problem_kinds'])}" if result["problem_kinds"] else "")
+    )
+    return result
 
 
 def summarize(kinds: dict[str, dict[str, Any]]) -> str:
@@ -602,6 +609,110 @@ def test_a_storage_class_change_replaces_the_store_under_traffic_and_a_leader_fa
     assert result["requests"] >= 100, result
     assert result["failed"] == 0, result["problems"][:10]
     assert result["null_features"] == 0, result["problems"][:10]
+
+
+def _shard_of(topology: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    slot = key_slot(key.encode())
+    for shard in topology:
+        for part in shard["slots"].split(","):
+            first, _, last = part.partition("-")
+            if int(first) <= slot <= int(last or first):
+                return shard
+    raise AssertionError(f"no shard holds slot {slot} of {key}: {topology}")
+
+
+def slot_owner(ns: Kubectl, pod: str, slots: str) -> str:
+    """The pod serving a shard's slots (`first-last`) as `pod` sees them (CLUSTER SLOTS gives the
+    primary's announced name first, `<pod>.<headless Service>...`)."""
+    first, _, last = slots.partition("-")
+    lines = redis_cli(ns, "CLUSTER", "SLOTS", pod=pod).split()
+    for i in range(len(lines) - 2):
+        if lines[i] == first and lines[i + 1] == last:
+            return lines[i + 2].split(".")[0]
+    return ""
+
+
+def test_three_shards_under_traffic_then_a_primary_fails_over_without_losing_data(
+    ns: Kubectl, load: InClusterLoad, report: Callable[[str], None]
+) -> None:
+    """One shard to three is a store replacement through the switch, under traffic; then deleting
+    a primary pod hands its slots to its replica (the pod's preStop asks the replica to take over,
+    which waits until it has every write), serving follows without a restart, and the pod comes
+    back as a replica. A primary that dies without stopping is failed over by Redis Cluster
+    itself: the data-plane tier kills one (the kubelet here restarts a pod faster than the 5 s
+    cluster-node-timeout)."""
+    old = fs_status(ns)["onlineStore"]["name"]
+    traffic = load.start("e2e-shards", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
+    try:
+        time.sleep(5)
+        started = time.monotonic()
+        # back on the default StorageClass too: the one the test before made is gone
+        sharded = {"shards": 3, "replicas": 1, "persistence": {"storageClassName": ""}}
+        ns.patch_merge("featurestore", NAME, {"spec": {"onlineStore": {"redis": sharded}}})
+        status = eventually(
+            lambda: (s := wait_ready_on(ns, "redis")["status"])["onlineStore"]["name"] != old and s,
+            what="the 3-shard Redis Cluster serving", timeout=SWITCH_TIMEOUT, interval=2,
+        )
+        cluster = status["onlineStore"]["name"]
+        report(f"switch 1 -> 3 shards ({old} -> {cluster}) settled in {time.monotonic() - started:.0f}s")
+        eventually(lambda: serving_rolled_out(ns, "redis"), what="serving on the cluster", timeout=300, interval=2)
+        eventually(lambda: not ns.get("statefulset", old) and not fs_status(ns).get("retiringOnlineStores"), what=f"{old} retired", timeout=300, interval=2)
+        time.sleep(5)
+    finally:
+        result = finish_traffic(load, traffic, "the 1 -> 3 shard switch", report)
+    assert result["requests"] >= 100, result
+    assert result["failed"] == 0 and result["null_features"] == 0 and result["stale"] == 0, result["problems"][:10]
+
+    topology = fs_status(ns)["onlineStore"]["topology"]
+    assert len(topology) == 3 and all(len(shard["replicas"]) == 1 for shard in topology), topology
+    # the backfill spread the keys over every shard (each primary holds about a third of 1000 customers)
+    held = {shard["primary"]: int(redis_cli(ns, "DBSIZE", pod=shard["primary"])) for shard in topology}
+    assert all(keys >= 200 for keys in held.values()) and sum(held.values()) >= 1000, held
+
+    marker = "predictflow:e2e:failover"
+    token = uuid.uuid4().hex
+    victim = _shard_of(topology, marker)
+    survivor = next(shard["primary"] for shard in topology if shard is not victim)
+    assert redis_cli(ns, "-c", "SET", marker, token, pod=survivor).strip() == "OK"
+    time.sleep(1.5)  # appendfsync everysec: what is a second old is on disk and at the replica
+    traffic = load.start("e2e-failover", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
+    try:
+        time.sleep(5)
+        deleted = time.monotonic()
+        ns.delete("pod", victim["primary"], "--wait=false")
+
+        def promoted() -> bool:
+            try:
+                return slot_owner(ns, survivor, victim["slots"]) == victim["replicas"][0]
+            except KubectlError:
+                return False
+
+        eventually(promoted, what=f"{victim['replicas'][0]} serving slots {victim['slots']}", timeout=60, interval=0.5)
+        failed_over_in = time.monotonic() - deleted
+        assert redis_cli(ns, "-c", "GET", marker, pod=survivor).strip() == token
+        report(f"deleting primary {victim['primary']}: {victim['replicas'][0]} served its slots {failed_over_in:.1f}s later, the marker written before it intact")
+        healed = eventually(
+            lambda: (t := fs_status(ns).get("onlineStore", {}).get("topology") or [])
+            and len(t) == 3
+            and all(len(s["replicas"]) == 1 for s in t)
+            and victim["primary"] in [r for s in t for r in s["replicas"]]
+            and t,
+            what=f"{victim['primary']} back as a replica",
+            timeout=300,
+            interval=2,
+        )
+        assert _shard_of(healed, marker)["primary"] == victim["replicas"][0], healed
+        time.sleep(5)
+    finally:
+        result = finish_traffic(load, traffic, "the failover", report)
+    assert failed_over_in <= 15, f"the failover took {failed_over_in:.1f}s"
+    assert result["null_features"] == 0, result["problems"][:10]
+    # between the primary's death and its replica's promotion, its keys answer stale or 503 (onStoreDown)
+    spans = [(kind, found["first"], found["last"]) for kind, found in result["problem_kinds"].items()]
+    assert all(kind in ("stale", "status 503") for kind, _, _ in spans), spans
+    if spans:
+        assert max(last for _, _, last in spans) - min(first for _, first, _ in spans) <= 20, spans
+    wait_ready_on(ns, "redis", timeout=300)
 
 
 def test_deleting_the_featurestore_removes_everything_it_made(ns: Kubectl) -> None:
