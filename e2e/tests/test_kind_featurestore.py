@@ -642,6 +642,12 @@ def test_three_shards_under_traffic_then_a_primary_fails_over_without_losing_dat
     itself: the data-plane tier kills one (the kubelet here restarts a pod faster than the 5 s
     cluster-node-timeout)."""
     old = fs_status(ns)["onlineStore"]["name"]
+    # Two serving pods, as a store with this much riding on it would have: on the two-core node the
+    # six Redis pods, the backfill and the new serving pod start at once, and one pod's 1 s
+    # readiness ping to the old store can miss (the probe tells the truth fast, by design); with a
+    # single pod that empties the Service for a probe period.
+    ns.patch_merge("featurestore", NAME, {"spec": {"serving": {"replicas": 2}}})
+    eventually(lambda: len(serving_rolled_out(ns, "redis")) == 2, what="two serving pods", timeout=300, interval=2)
     traffic = load.start("e2e-shards", "traffic", f"http://{SERVING}:3000", "--customers", "1001-2000")
     try:
         time.sleep(5)
