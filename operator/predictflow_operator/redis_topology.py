@@ -174,22 +174,21 @@ def _meetings(answering: Sequence[Member]) -> list[Meet]:
     return steps
 
 
+def _ids(answering: Sequence[Member]) -> set[str]:
+    """The node ids of the pods that answered."""
+    return {m.myself.node_id for m in answering if m.myself is not None}
+
+
 def _converged(answering: Sequence[Member]) -> bool:
-    ids = {m.myself.node_id for m in answering if m.myself is not None}
+    ids = _ids(answering)
     return all(ids <= {n.node_id for n in m.nodes or () if "handshake" not in n.flags} for m in answering)
 
 
-def _replications(answering: Sequence[Member], replicas: int) -> list[Replicate]:
+def _replications(answering: Sequence[Member], current: Sequence[Shard], replicas: int) -> list[Replicate]:
     """Each pod that neither holds slots nor follows a primary follows the primary with the fewest
     replicas (below `replicas`), one on another Kubernetes node first."""
-    primaries = [m for m in answering if m.myself is not None and m.myself.is_primary and m.myself.slots]
-    following = {m.pod: 0 for m in primaries}
-    for member in answering:
-        me = member.myself
-        if me is not None and me.primary_id:
-            leader = next((p for p in primaries if p.myself is not None and p.myself.node_id == me.primary_id), None)
-            if leader is not None:
-                following[leader.pod] += 1
+    following = {shard.primary: len(shard.replicas) for shard in current}
+    primaries = [m for m in answering if m.pod in following]
     blanks = [m for m in answering if m.myself is not None and not m.myself.slots and not m.myself.primary_id]
     steps = []
     for index, member in enumerate(blanks):
@@ -217,7 +216,7 @@ def _same_host(a: Member, b: Member) -> bool:
 def _forgettings(answering: Sequence[Member]) -> list[Forget]:
     """Nodes that failed, hold no slots and are no pod any more (a pod that came back without its
     data has a new id), forgotten by every pod at once so gossip does not bring them back."""
-    current = {m.myself.node_id for m in answering if m.myself is not None}
+    current = _ids(answering)
     gone = {n.node_id for m in answering for n in m.nodes or () if n.node_id not in current and n.failed and not n.slots and "handshake" not in n.flags}
     steps = []
     for node_id in sorted(gone):
@@ -258,7 +257,7 @@ def plan(members: Sequence[Member], shards: int, replicas: int) -> Topology:
     if claimed and not uncovered and unsure:
         problems.append(f"cluster_state is not ok on {', '.join(unsure)}")
     if not silent:
-        ids = {m.myself.node_id for m in answering if m.myself is not None}
+        ids = _ids(answering)
         strangers = sorted({n.address for m in answering for n in m.nodes or () if n.node_id not in ids and "handshake" not in n.flags})
         if strangers:  # a pod's former self, forgotten once the cluster has seen it fail
             problems.append(f"the cluster still lists {', '.join(strangers)}, which is no pod")
@@ -275,7 +274,7 @@ def plan(members: Sequence[Member], shards: int, replicas: int) -> Topology:
             if not claimed and everyone:
                 steps = [AddSlots(m.pod, a, b) for m, (a, b) in zip(answering, slot_ranges(shards), strict=False)]
             elif not uncovered:
-                steps = [*_replications(answering, replicas), *(_forgettings(answering) if everyone else [])]
+                steps = [*_replications(answering, current, replicas), *(_forgettings(answering) if everyone else [])]
     ready = bool(answering) and not uncovered and not unsure
     summary = f"Redis Cluster of {len(current)}/{shards} shards, {len(answering)}/{len(members)} pods answering"
     message = summary + (f": {'; '.join(problems)}" if problems else "")

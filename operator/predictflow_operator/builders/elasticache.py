@@ -161,7 +161,7 @@ def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None =
         type=STORE_TYPE,
         mode="managed",
         name=group_id or replication_group_id(owner, "", cache.shards),
-        shards=_shards(cache),
+        shards=record_shards(cache),
         tls=True,
         auth_secret_ref=SecretKeyRef(name=auth_secret_name(owner, cache.shards), key=ACTIVE_KEY),
         region=cache.region,
@@ -169,7 +169,8 @@ def managed_record(owner: Owner, cache: ElastiCacheStore, group_id: str | None =
     )
 
 
-def _shards(cache: ElastiCacheStore) -> int:
+def record_shards(cache: ElastiCacheStore) -> int:
+    """StoreRecord.shards of the spec's store: 0 for a single node group."""
     return cache.shards if cache.shards > 1 else 0
 
 
@@ -193,7 +194,7 @@ def existing_record(cache: ElastiCacheStore) -> StoreRecord:
         type=STORE_TYPE,
         mode="existing",
         endpoint=cache.endpoint,
-        shards=_shards(cache),
+        shards=record_shards(cache),
         tls=True,
         auth_secret_ref=SecretKeyRef(name=cache.auth_secret_ref.name, key=cache.auth_secret_ref.key or TOKEN_KEY),
         ca_secret_ref=ca,

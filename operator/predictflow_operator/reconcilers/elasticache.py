@@ -88,10 +88,8 @@ def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> St
     cache = ctx.spec.online_store.elasticache
     if cache.mode == "existing":
         return builder.existing_record(cache)
-    wanted = builder.managed_record(ctx.owner, cache)
-    kept = next(
-        (r.name for r in recorded if r.type == STORE_TYPE and outside_cluster(r) and r.region == cache.region and r.name and r.shards == wanted.shards), ""
-    )
+    shards = builder.record_shards(cache)
+    kept = next((r.name for r in recorded if r.type == STORE_TYPE and outside_cluster(r) and r.region == cache.region and r.name and r.shards == shards), "")
     return builder.managed_record(ctx.owner, cache, kept or builder.replication_group_id(ctx.owner, ctx.settings.cluster_identity, cache.shards))
 
 

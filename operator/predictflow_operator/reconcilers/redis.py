@@ -16,7 +16,6 @@ once every slot has a primary that answers, and is looked at again soon while it
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from ..quantity import parse_quantity
 from ..redis_topology import Topology, plan
 from . import redis_cluster
 from .context import ReconcileContext
-from .secrets import SecretNotPermitted, not_permitted_message, permitted
+from .secrets import SecretNotPermitted, not_permitted_message, permitted, secret_value
 from .store import BilledNodes, StoreObservation
 
 STORE_TYPE = builder.STORE_TYPE
@@ -38,10 +37,19 @@ _STATEFULSET = ("apps/v1", "StatefulSet")
 
 
 @dataclass(frozen=True)
+class _ClusterSeen:
+    """A Redis Cluster's pods, the topology they told, and how provisioning reaches them."""
+
+    topology: Topology
+    addresses: list[redis_cluster.PodAddress]
+    login: redis_cluster.Login
+
+
+@dataclass(frozen=True)
 class _Seen:
     stateful_set: dict[str, Any] | None
     auth_secret: dict[str, Any] | None
-    cluster: tuple[Topology, list[redis_cluster.PodAddress], redis_cluster.Login] | None = None
+    cluster: _ClusterSeen | None = None
 
 
 def desired_record(ctx: ReconcileContext, recorded: Sequence[StoreRecord]) -> StoreRecord:
@@ -73,7 +81,7 @@ def _ordinal(pod: dict[str, Any]) -> int:
     return int(pod["metadata"]["name"].rpartition("-")[2])
 
 
-async def _cluster(ctx: ReconcileContext, record: StoreRecord, stateful_set: dict[str, Any], secret: dict[str, Any] | None) -> _Seen:
+async def _cluster(ctx: ReconcileContext, record: StoreRecord, stateful_set: dict[str, Any], secret: dict[str, Any] | None) -> _ClusterSeen:
     """Every pod's view of the cluster and the steps that come next."""
     pods = await ctx.kube.list("v1", "Pod", ctx.owner.namespace, {builder.INSTANCE_LABEL: record.name}, owners={stateful_set["metadata"]["uid"]})
     addresses = [
@@ -91,20 +99,11 @@ async def _cluster(ctx: ReconcileContext, record: StoreRecord, stateful_set: dic
         password = builder.passwords_of(secret, True)[builder.TOPOLOGY_USER] if secret is not None else ""
     except ValueError:  # provisioning refuses it, naming the key
         password = ""
-    login = redis_cluster.Login(builder.TOPOLOGY_USER, password, record.tls, await _ca_data(ctx, record))
+    login = redis_cluster.Login(builder.TOPOLOGY_USER, password, record.tls, await secret_value(ctx, record.ca_secret_ref) or "")
     members = await redis_cluster.read_members(addresses, login) if password else []
     redis = ctx.spec.online_store.redis
     # a recorded store keeps its own shard count; replicas are the spec's (it scales them in place)
-    topology = plan(members, record.shards, redis.replicas)
-    return _Seen(stateful_set, secret, (topology, addresses, login))
-
-
-async def _ca_data(ctx: ReconcileContext, record: StoreRecord) -> str:
-    if not record.ca_secret_ref.name:
-        return ""
-    secret = await ctx.kube.get("v1", "Secret", record.ca_secret_ref.name, ctx.owner.namespace)
-    value = ((secret or {}).get("data") or {}).get(record.ca_secret_ref.key)
-    return base64.b64decode(value).decode() if value else ""
+    return _ClusterSeen(plan(members, record.shards, redis.replicas), addresses, login)
 
 
 async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservation:
@@ -121,8 +120,7 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
     wanted = stateful_set["spec"].get("replicas", 1)
     if record.shards:
         seen_cluster = await _cluster(ctx, record, stateful_set, secret)
-        assert seen_cluster.cluster is not None
-        topology = seen_cluster.cluster[0]
+        topology = seen_cluster.topology
         reason = "RedisClusterReady" if topology.ready else "RedisClusterForming"
         return StoreObservation(
             topology.ready,
@@ -130,7 +128,7 @@ async def observe(ctx: ReconcileContext, record: StoreRecord) -> StoreObservatio
             f"{topology.message} at {record.endpoint}",
             record.endpoint,
             checksum,
-            detail=seen_cluster,
+            detail=_Seen(stateful_set, secret, seen_cluster),
             # Redis gossips and fails over where no watch sees it; a pod that is not up yet has events of its own
             settling=bool(topology.steps) or not (topology.settled or topology.pods_silent),
             topology=topology.shards,
@@ -224,8 +222,7 @@ async def provision(ctx: ReconcileContext, record: StoreRecord, seen: StoreObser
         return
     await ctx.kube.apply(desired, live=live)
     if observed.cluster is not None:
-        topology, addresses, login = observed.cluster
-        await redis_cluster.carry_out(topology.steps, addresses, login)
+        await redis_cluster.carry_out(observed.cluster.topology.steps, observed.cluster.addresses, observed.cluster.login)
 
 
 def _claim_size(stateful_set: dict[str, Any]) -> str | None:

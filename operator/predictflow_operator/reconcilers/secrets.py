@@ -3,6 +3,7 @@ the rule of which Secrets it may read at all."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from ..api.models import SecretKeyRef
@@ -29,15 +30,26 @@ def not_permitted_message(ctx: ReconcileContext, name: str) -> str:
     )
 
 
-async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
-    """None when the Secret or its key is missing; SecretNotPermitted when it has not opted in."""
+async def _encoded(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
+    """The key's base64 value; None when the Secret or its key is missing; SecretNotPermitted when it has not opted in."""
     if not ref.name:
         return None
     secret = await ctx.kube.get("v1", "Secret", ref.name, ctx.owner.namespace)
     if secret is not None and not permitted(ctx, secret):
         raise SecretNotPermitted(not_permitted_message(ctx, ref.name))
-    value = ((secret or {}).get("data") or {}).get(ref.key)
+    return ((secret or {}).get("data") or {}).get(ref.key) or None
+
+
+async def secret_checksum(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
+    """None when the Secret or its key is missing; SecretNotPermitted when it has not opted in."""
+    value = await _encoded(ctx, ref)
     return checksum(value) if value else None
+
+
+async def secret_value(ctx: ReconcileContext, ref: SecretKeyRef) -> str | None:
+    """The key's text, under the same rule as secret_checksum."""
+    value = await _encoded(ctx, ref)
+    return base64.b64decode(value).decode() if value else None
 
 
 def pod_checksum(config_data: dict, secret_value_checksum: str, endpoint: str) -> str:
